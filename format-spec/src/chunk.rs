@@ -1,0 +1,410 @@
+//! Chunks: a lane's records over about one second, compressed with zstd as one unit.
+//! The chunk frame payload is a 36-byte [`ChunkHeader`] followed by one zstd frame.
+
+use serde::de::DeserializeOwned;
+
+use crate::audio;
+use crate::error::{FormatError, Result};
+use crate::model::{kind, AudioFrame, Record, TimedRecord, TurnId};
+
+pub const CHUNK_HEADER_LEN: usize = 36;
+/// Largest uncompressed chunk body a reader will inflate (32 MiB): no zstd bombs.
+pub const MAX_CHUNK_UNCOMPRESSED: u32 = 32 << 20;
+/// Largest single record payload (16 MiB).
+pub const MAX_RECORD_LEN: u32 = 16 << 20;
+/// Per-record header inside a chunk body: kind u16, time_ns u64, length u32.
+pub const RECORD_HEADER_LEN: usize = 14;
+/// Head of an audio record payload: track u16, channels u8, reserved u8, first_sample u64, frames u32.
+pub const AUDIO_HEAD_LEN: usize = 16;
+
+/// How a chunk body is laid out before compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkEncoding {
+    /// 0: a sequence of records, zstd-compressed.
+    Records,
+    /// 1: records section + audio sample planes (codec `pcm16_lpc2`), zstd-compressed.
+    AudioPcm16Lpc2,
+}
+
+impl ChunkEncoding {
+    pub fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(ChunkEncoding::Records),
+            1 => Some(ChunkEncoding::AudioPcm16Lpc2),
+            _ => None,
+        }
+    }
+    pub fn to_byte(self) -> u8 {
+        match self {
+            ChunkEncoding::Records => 0,
+            ChunkEncoding::AudioPcm16Lpc2 => 1,
+        }
+    }
+}
+
+/// The fixed header at the start of every chunk frame payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkHeader {
+    pub lane: u16,
+    pub encoding: u8,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub record_count: u32,
+    pub uncompressed_len: u32,
+    /// First and last turn id named by a record in the chunk; 0 when none.
+    pub first_turn: TurnId,
+    pub last_turn: TurnId,
+}
+
+impl ChunkHeader {
+    pub fn encode(&self) -> [u8; CHUNK_HEADER_LEN] {
+        let mut b = [0u8; CHUNK_HEADER_LEN];
+        b[0..2].copy_from_slice(&self.lane.to_le_bytes());
+        b[2] = self.encoding;
+        b[4..12].copy_from_slice(&self.start_ns.to_le_bytes());
+        b[12..20].copy_from_slice(&self.end_ns.to_le_bytes());
+        b[20..24].copy_from_slice(&self.record_count.to_le_bytes());
+        b[24..28].copy_from_slice(&self.uncompressed_len.to_le_bytes());
+        b[28..32].copy_from_slice(&self.first_turn.to_le_bytes());
+        b[32..36].copy_from_slice(&self.last_turn.to_le_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8], offset: u64) -> Result<Self> {
+        if b.len() < CHUNK_HEADER_LEN {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                "payload shorter than the 36-byte chunk header",
+            ));
+        }
+        let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let u32_at = |i: usize| u32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"));
+        Ok(ChunkHeader {
+            lane: u16::from_le_bytes([b[0], b[1]]),
+            encoding: b[2],
+            start_ns: u64_at(4),
+            end_ns: u64_at(12),
+            record_count: u32_at(20),
+            uncompressed_len: u32_at(24),
+            first_turn: u32_at(28),
+            last_turn: u32_at(32),
+        })
+    }
+}
+
+/// Appends one record's bytes (header + payload) to a chunk body under construction.
+/// For [`ChunkEncoding::AudioPcm16Lpc2`] bodies, audio samples go to `samples` instead.
+pub fn encode_record(
+    body: &mut Vec<u8>,
+    rec: &TimedRecord,
+    samples: Option<&mut Vec<i16>>,
+) -> Result<()> {
+    let start = body.len();
+    body.extend_from_slice(&rec.record.kind().to_le_bytes());
+    body.extend_from_slice(&rec.time_ns.to_le_bytes());
+    body.extend_from_slice(&[0u8; 4]);
+    let payload_start = body.len();
+    match &rec.record {
+        Record::TurnStart(r) => json_into(body, r),
+        Record::TurnEnd(r) => json_into(body, r),
+        Record::Transcript(r) => json_into(body, r),
+        Record::StageTiming(r) => json_into(body, r),
+        Record::ToolCall(r) => json_into(body, r),
+        Record::StateSnapshot(r) => json_into(body, r),
+        Record::Event(r) => json_into(body, r),
+        Record::Log(r) => json_into(body, r),
+        Record::Usage(r) => json_into(body, r),
+        Record::Dropped(r) => json_into(body, r),
+        Record::SessionEnd(r) => json_into(body, r),
+        Record::Audio(a) => {
+            let channels = usize::from(a.channels.max(1));
+            if a.samples.len() % channels != 0 {
+                body.truncate(start);
+                return Err(FormatError::Invalid {
+                    what: "audio frame",
+                    reason: format!(
+                        "{} samples do not divide into {} channels",
+                        a.samples.len(),
+                        channels
+                    ),
+                });
+            }
+            body.extend_from_slice(&a.track.to_le_bytes());
+            body.push(a.channels.max(1));
+            body.push(0);
+            body.extend_from_slice(&a.first_sample.to_le_bytes());
+            body.extend_from_slice(&(a.frames() as u32).to_le_bytes());
+            match samples {
+                Some(plane) => plane.extend_from_slice(&a.samples),
+                None => {
+                    for s in &a.samples {
+                        body.extend_from_slice(&s.to_le_bytes());
+                    }
+                }
+            }
+        }
+        Record::Unknown { payload, .. } => body.extend_from_slice(payload),
+    }
+    let len = body.len() - payload_start;
+    if len > MAX_RECORD_LEN as usize {
+        body.truncate(start);
+        return Err(FormatError::TooLarge {
+            what: "record",
+            offset: 0,
+            len: len as u64,
+            limit: MAX_RECORD_LEN.into(),
+        });
+    }
+    body[payload_start - 4..payload_start].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(())
+}
+
+fn json_into<T: serde::Serialize>(body: &mut Vec<u8>, value: &T) {
+    serde_json::to_writer(&mut *body, value).expect("record models always serialize");
+}
+
+/// Builds the chunk frame payload (header + compressed body) from a finished body.
+pub fn seal_chunk(
+    mut header: ChunkHeader,
+    encoding: ChunkEncoding,
+    records: &[u8],
+    samples: &[i16],
+    channels: usize,
+    level: i32,
+) -> Result<Vec<u8>> {
+    let body = match encoding {
+        ChunkEncoding::Records => std::borrow::Cow::Borrowed(records),
+        ChunkEncoding::AudioPcm16Lpc2 => {
+            let mut b = Vec::with_capacity(4 + records.len() + 2 * samples.len());
+            b.extend_from_slice(&(records.len() as u32).to_le_bytes());
+            b.extend_from_slice(records);
+            audio::encode_planes(samples, channels, &mut b);
+            std::borrow::Cow::Owned(b)
+        }
+    };
+    if body.len() > MAX_CHUNK_UNCOMPRESSED as usize {
+        return Err(FormatError::TooLarge {
+            what: "chunk body",
+            offset: 0,
+            len: body.len() as u64,
+            limit: MAX_CHUNK_UNCOMPRESSED.into(),
+        });
+    }
+    header.encoding = encoding.to_byte();
+    header.uncompressed_len = body.len() as u32;
+    let compressed = zstd::bulk::compress(&body, level)?;
+    let mut out = Vec::with_capacity(CHUNK_HEADER_LEN + compressed.len());
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(&compressed);
+    Ok(out)
+}
+
+/// A decoded chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub header: ChunkHeader,
+    pub records: Vec<TimedRecord>,
+}
+
+/// Inflates a chunk body, refusing to produce more than the header's (bounded) length.
+pub fn inflate(payload: &[u8], offset: u64) -> Result<(ChunkHeader, Vec<u8>)> {
+    let header = ChunkHeader::decode(payload, offset)?;
+    if header.uncompressed_len > MAX_CHUNK_UNCOMPRESSED {
+        return Err(FormatError::TooLarge {
+            what: "chunk body",
+            offset,
+            len: header.uncompressed_len.into(),
+            limit: MAX_CHUNK_UNCOMPRESSED.into(),
+        });
+    }
+    let body = zstd::bulk::decompress(
+        &payload[CHUNK_HEADER_LEN..],
+        header.uncompressed_len as usize,
+    )
+    .map_err(|e| FormatError::malformed("chunk", offset, format!("zstd: {e}")))?;
+    if body.len() != header.uncompressed_len as usize {
+        return Err(FormatError::malformed(
+            "chunk",
+            offset,
+            format!(
+                "body inflates to {} bytes, header says {}",
+                body.len(),
+                header.uncompressed_len
+            ),
+        ));
+    }
+    Ok((header, body))
+}
+
+/// Decodes a chunk frame payload found at absolute `offset`.
+pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
+    let (header, body) = inflate(payload, offset)?;
+    let records = match ChunkEncoding::from_byte(header.encoding) {
+        Some(ChunkEncoding::Records) => decode_records(&body, None, offset)?,
+        Some(ChunkEncoding::AudioPcm16Lpc2) => {
+            if body.len() < 4 {
+                return Err(FormatError::malformed(
+                    "chunk",
+                    offset,
+                    "audio body too short",
+                ));
+            }
+            let rec_len = u32::from_le_bytes(body[0..4].try_into().expect("4 bytes")) as usize;
+            if rec_len > body.len() - 4 {
+                return Err(FormatError::malformed(
+                    "chunk",
+                    offset,
+                    "audio records section overruns the body",
+                ));
+            }
+            let planes = &body[4 + rec_len..];
+            decode_records(&body[4..4 + rec_len], Some(planes), offset)?
+        }
+        None => {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                format!("unknown chunk encoding {}", header.encoding),
+            ))
+        }
+    };
+    if records.len() != header.record_count as usize {
+        return Err(FormatError::malformed(
+            "chunk",
+            offset,
+            format!(
+                "holds {} records, header says {}",
+                records.len(),
+                header.record_count
+            ),
+        ));
+    }
+    Ok(Chunk { header, records })
+}
+
+fn decode_records(body: &[u8], planes: Option<&[u8]>, offset: u64) -> Result<Vec<TimedRecord>> {
+    // First pass over audio heads tells how many samples the planes must hold.
+    let total_samples = planes.map(|p| p.len() / 2);
+    if let Some(p) = planes {
+        if p.len() % 2 != 0 {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                "odd sample plane length",
+            ));
+        }
+    }
+    let mut all_samples: Vec<i16> = Vec::new();
+    let mut heads: Vec<(usize, usize, u8)> = Vec::new(); // (record index, sample count, channels)
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    while pos < body.len() {
+        if body.len() - pos < RECORD_HEADER_LEN {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                "record header cut short",
+            ));
+        }
+        let kind_no = u16::from_le_bytes([body[pos], body[pos + 1]]);
+        let time_ns = u64::from_le_bytes(body[pos + 2..pos + 10].try_into().expect("8 bytes"));
+        let len =
+            u32::from_le_bytes(body[pos + 10..pos + 14].try_into().expect("4 bytes")) as usize;
+        pos += RECORD_HEADER_LEN;
+        if len > body.len() - pos {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                format!("record of {len} bytes overruns the chunk body"),
+            ));
+        }
+        let payload = &body[pos..pos + len];
+        pos += len;
+        let record = match kind_no {
+            kind::TURN_START => Record::TurnStart(json(payload, offset)?),
+            kind::TURN_END => Record::TurnEnd(json(payload, offset)?),
+            kind::TRANSCRIPT => Record::Transcript(json(payload, offset)?),
+            kind::STAGE_TIMING => Record::StageTiming(json(payload, offset)?),
+            kind::TOOL_CALL => Record::ToolCall(json(payload, offset)?),
+            kind::STATE_SNAPSHOT => Record::StateSnapshot(json(payload, offset)?),
+            kind::EVENT => Record::Event(json(payload, offset)?),
+            kind::LOG => Record::Log(json(payload, offset)?),
+            kind::USAGE => Record::Usage(json(payload, offset)?),
+            kind::DROPPED => Record::Dropped(json(payload, offset)?),
+            kind::SESSION_END => Record::SessionEnd(json(payload, offset)?),
+            kind::AUDIO => {
+                if payload.len() < AUDIO_HEAD_LEN {
+                    return Err(FormatError::malformed(
+                        "chunk",
+                        offset,
+                        "audio record head cut short",
+                    ));
+                }
+                let track = u16::from_le_bytes([payload[0], payload[1]]);
+                let channels = payload[2].max(1);
+                let first_sample = u64::from_le_bytes(payload[4..12].try_into().expect("8 bytes"));
+                let frames =
+                    u32::from_le_bytes(payload[12..16].try_into().expect("4 bytes")) as usize;
+                let count = frames.checked_mul(usize::from(channels)).ok_or_else(|| {
+                    FormatError::malformed("chunk", offset, "audio sample count overflows")
+                })?;
+                let samples = match planes {
+                    Some(_) => {
+                        heads.push((out.len(), count, channels));
+                        Vec::new()
+                    }
+                    None => {
+                        let raw = &payload[AUDIO_HEAD_LEN..];
+                        if raw.len() != count * 2 {
+                            return Err(FormatError::malformed(
+                                "chunk",
+                                offset,
+                                "inline audio length does not match its frame count",
+                            ));
+                        }
+                        raw.chunks_exact(2)
+                            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                            .collect()
+                    }
+                };
+                Record::Audio(AudioFrame {
+                    track,
+                    channels,
+                    first_sample,
+                    samples,
+                })
+            }
+            other => Record::Unknown {
+                kind: other,
+                payload: payload.to_vec(),
+            },
+        };
+        out.push(TimedRecord { time_ns, record });
+    }
+    if let (Some(planes), Some(total)) = (planes, total_samples) {
+        let wanted: usize = heads.iter().map(|h| h.1).sum();
+        if wanted != total {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                format!("audio records want {wanted} samples, planes hold {total}"),
+            ));
+        }
+        let channels = heads.first().map_or(1, |h| usize::from(h.2));
+        audio::decode_planes(planes, total, channels, &mut all_samples);
+        let mut at = 0;
+        for (idx, count, _) in heads {
+            if let Record::Audio(a) = &mut out[idx].record {
+                a.samples = all_samples[at..at + count].to_vec();
+            }
+            at += count;
+        }
+    }
+    Ok(out)
+}
+
+fn json<T: DeserializeOwned>(payload: &[u8], offset: u64) -> Result<T> {
+    serde_json::from_slice(payload)
+        .map_err(|e| FormatError::malformed("record", offset, format!("bad JSON payload: {e}")))
+}

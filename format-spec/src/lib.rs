@@ -1,0 +1,25 @@
+//! The calltape archive format, version 1: the record model, a sans-io reader, an append-only
+//! writer, forward scanning and crash recovery. format-spec/SPEC.md is the byte-level contract.
+
+pub mod audio;
+pub mod chunk;
+pub mod dump;
+pub mod error;
+pub mod frame;
+pub mod index;
+pub mod model;
+pub mod reader;
+pub mod recover;
+pub mod scan;
+pub mod summary;
+pub mod writer;
+
+pub use chunk::Chunk;
+pub use error::{FormatError, Result};
+pub use frame::Footer;
+pub use index::ChunkEntry;
+pub use model::*;
+pub use reader::{decode_chunk_frame, open, read_chunk, Archive, OpenStep, Opener};
+pub use recover::{recover_in_place, recover_to, scan, RecoveryReport, Scan};
+pub use summary::{Latency, Summary, Totals, TurnSummary};
+pub use writer::{ArchiveWriter, WriterOptions};

@@ -1,0 +1,334 @@
+//! The append-only archive writer: preamble and header first, then one chunk frame per lane
+//! each time a chunk closes, and at `finish` the summary, the chunk index and the footer.
+//! It never seeks; anything written before a crash up to the last closed chunk stays readable.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use crate::chunk::{encode_record, seal_chunk, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN};
+use crate::error::{FormatError, Result};
+use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FOOTER_LEN, FRAME_OVERHEAD};
+use crate::index::{encode_entries, pack_tail, ChunkEntry};
+use crate::model::{Header, Record, TimedRecord, Track};
+use crate::summary::{RecoveryNote, Summary, SummaryBuilder};
+
+/// When chunks close and how hard they are compressed.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// A chunk closes once it spans this much call time (default 1 s).
+    pub max_chunk_duration_ns: u64,
+    /// A chunk closes once its uncompressed body reaches this size (default 1 MiB).
+    pub max_chunk_bytes: usize,
+    /// zstd level for control chunks.
+    pub zstd_level: i32,
+    /// zstd level for audio chunks.
+    pub audio_zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            max_chunk_duration_ns: 1_000_000_000,
+            max_chunk_bytes: 1 << 20,
+            zstd_level: 3,
+            audio_zstd_level: 3,
+        }
+    }
+}
+
+struct OpenChunk {
+    encoding: ChunkEncoding,
+    channels: usize,
+    body: Vec<u8>,
+    samples: Vec<i16>,
+    start_ns: u64,
+    end_ns: u64,
+    count: u32,
+    first_turn: u32,
+    last_turn: u32,
+}
+
+impl OpenChunk {
+    fn new(encoding: ChunkEncoding, channels: usize, time_ns: u64) -> Self {
+        OpenChunk {
+            encoding,
+            channels,
+            body: Vec::new(),
+            samples: Vec::new(),
+            start_ns: time_ns,
+            end_ns: time_ns,
+            count: 0,
+            first_turn: 0,
+            last_turn: 0,
+        }
+    }
+
+    fn uncompressed_len(&self) -> usize {
+        self.body.len() + 2 * self.samples.len()
+    }
+}
+
+/// Writes one archive to any `Write`. Call [`ArchiveWriter::finish`] at the end; dropping an
+/// unfinished writer finishes it too, ignoring errors (use `finish` to see them).
+pub struct ArchiveWriter<W: Write> {
+    out: Option<W>,
+    pos: u64,
+    opts: WriterOptions,
+    tracks: BTreeMap<u16, Track>,
+    lanes: BTreeMap<u16, OpenChunk>,
+    index: Vec<ChunkEntry>,
+    summary: SummaryBuilder,
+}
+
+impl<W: Write> ArchiveWriter<W> {
+    /// Writes the preamble and the header frame.
+    pub fn new(out: W, header: Header) -> Result<Self> {
+        Self::with_options(out, header, WriterOptions::default())
+    }
+
+    pub fn with_options(mut out: W, header: Header, opts: WriterOptions) -> Result<Self> {
+        let mut tracks = BTreeMap::new();
+        for t in &header.tracks {
+            if t.id == 0 || tracks.insert(t.id, t.clone()).is_some() {
+                return Err(FormatError::Invalid {
+                    what: "header",
+                    reason: format!("track id {} is 0 or used twice", t.id),
+                });
+            }
+        }
+        let mut bytes = encode_preamble().to_vec();
+        let json = serde_json::to_vec(&header).expect("header serializes");
+        bytes.extend_from_slice(&encode_frame(FrameKind::Header, &json));
+        out.write_all(&bytes)?;
+        Ok(ArchiveWriter {
+            out: Some(out),
+            pos: bytes.len() as u64,
+            opts,
+            tracks,
+            lanes: BTreeMap::new(),
+            index: Vec::new(),
+            summary: SummaryBuilder::new(header),
+        })
+    }
+
+    /// Bytes written so far.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    pub fn get_ref(&self) -> &W {
+        self.out.as_ref().expect("writer present until finish")
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        self.out.as_mut().expect("writer present until finish")
+    }
+
+    /// The summary as it would be written now.
+    pub fn summary(&self) -> Summary {
+        self.summary.build()
+    }
+
+    /// Chunks closed so far.
+    pub fn chunks(&self) -> &[ChunkEntry] {
+        &self.index
+    }
+
+    /// Adds one record. Returns how many chunks this closed (and so wrote to the output).
+    pub fn write(&mut self, rec: &TimedRecord) -> Result<usize> {
+        let lane = rec.record.lane();
+        let (encoding, channels, end_ns) = match &rec.record {
+            Record::Audio(a) => {
+                let track = self.tracks.get(&lane).ok_or_else(|| FormatError::Invalid {
+                    what: "audio frame",
+                    reason: format!("track {lane} is not declared in the header"),
+                })?;
+                if a.channels != track.channels {
+                    return Err(FormatError::Invalid {
+                        what: "audio frame",
+                        reason: format!(
+                            "{} channels on track {lane}, declared {}",
+                            a.channels, track.channels
+                        ),
+                    });
+                }
+                let end = rec.time_ns.saturating_add(
+                    (a.frames() as u128 * 1_000_000_000 / u128::from(track.sample_rate.max(1)))
+                        as u64,
+                );
+                (
+                    ChunkEncoding::AudioPcm16Lpc2,
+                    usize::from(track.channels),
+                    end,
+                )
+            }
+            _ => (ChunkEncoding::Records, 1, rec.time_ns),
+        };
+        let mut closed = 0;
+        if let Some(open) = self.lanes.get(&lane) {
+            if rec.time_ns
+                >= open
+                    .start_ns
+                    .saturating_add(self.opts.max_chunk_duration_ns)
+            {
+                closed += self.close_lane(lane)?;
+            }
+        }
+        let open = self
+            .lanes
+            .entry(lane)
+            .or_insert_with(|| OpenChunk::new(encoding, channels, rec.time_ns));
+        let samples = match encoding {
+            ChunkEncoding::AudioPcm16Lpc2 => Some(&mut open.samples),
+            ChunkEncoding::Records => None,
+        };
+        encode_record(&mut open.body, rec, samples)?;
+        open.count += 1;
+        open.start_ns = open.start_ns.min(rec.time_ns);
+        open.end_ns = open.end_ns.max(end_ns);
+        if let Some(t) = rec.record.turn().filter(|&t| t != 0) {
+            open.first_turn = if open.first_turn == 0 {
+                t
+            } else {
+                open.first_turn.min(t)
+            };
+            open.last_turn = open.last_turn.max(t);
+        }
+        let full = open.uncompressed_len() >= self.opts.max_chunk_bytes;
+        self.summary.observe(rec);
+        if full {
+            closed += self.close_lane(lane)?;
+        }
+        Ok(closed)
+    }
+
+    /// Closes every open chunk that started at least the chunk duration before `now_ns`
+    /// (call it on a timer so quiet lanes still reach the disk). Returns chunks closed.
+    pub fn close_stale(&mut self, now_ns: u64) -> Result<usize> {
+        let stale: Vec<u16> = self
+            .lanes
+            .iter()
+            .filter(|(_, c)| now_ns >= c.start_ns.saturating_add(self.opts.max_chunk_duration_ns))
+            .map(|(&l, _)| l)
+            .collect();
+        let mut n = 0;
+        for lane in stale {
+            n += self.close_lane(lane)?;
+        }
+        Ok(n)
+    }
+
+    /// Closes every open chunk now. Returns chunks closed.
+    pub fn flush_chunks(&mut self) -> Result<usize> {
+        let lanes: Vec<u16> = self.lanes.keys().copied().collect();
+        let mut n = 0;
+        for lane in lanes {
+            n += self.close_lane(lane)?;
+        }
+        Ok(n)
+    }
+
+    fn close_lane(&mut self, lane: u16) -> Result<usize> {
+        let Some(open) = self.lanes.remove(&lane) else {
+            return Ok(0);
+        };
+        if open.count == 0 {
+            return Ok(0);
+        }
+        let header = ChunkHeader {
+            lane,
+            encoding: open.encoding.to_byte(),
+            start_ns: open.start_ns,
+            end_ns: open.end_ns,
+            record_count: open.count,
+            uncompressed_len: 0,
+            first_turn: open.first_turn,
+            last_turn: open.last_turn,
+        };
+        let level = match open.encoding {
+            ChunkEncoding::Records => self.opts.zstd_level,
+            ChunkEncoding::AudioPcm16Lpc2 => self.opts.audio_zstd_level,
+        };
+        let payload = seal_chunk(
+            header,
+            open.encoding,
+            &open.body,
+            &open.samples,
+            open.channels,
+            level,
+        )?;
+        let frame = encode_frame(FrameKind::Chunk, &payload);
+        let offset = self.pos;
+        self.get_mut().write_all(&frame)?;
+        self.pos += frame.len() as u64;
+        let uncompressed_len = u32::from_le_bytes(payload[24..28].try_into().expect("4 bytes"));
+        self.index.push(ChunkEntry {
+            lane,
+            start_ns: open.start_ns,
+            end_ns: open.end_ns,
+            offset,
+            compressed_len: (payload.len() - CHUNK_HEADER_LEN) as u32,
+            uncompressed_len,
+            record_count: open.count,
+            first_turn: open.first_turn,
+            last_turn: open.last_turn,
+        });
+        Ok(1)
+    }
+
+    /// Closes all chunks, writes summary, index and footer, flushes, and returns the output
+    /// and the summary written.
+    pub fn finish(mut self) -> Result<(W, Summary)> {
+        let summary = self.finish_inner()?;
+        let out = self.out.take().expect("writer present until finish");
+        Ok((out, summary))
+    }
+
+    fn finish_inner(&mut self) -> Result<Summary> {
+        if self.out.is_none() {
+            return Err(FormatError::Finished);
+        }
+        self.flush_chunks()?;
+        let summary = self.summary.build();
+        let tail = encode_tail(self.pos, &summary, &self.index, 0);
+        let out = self.get_mut();
+        out.write_all(&tail)?;
+        out.flush()?;
+        self.pos += tail.len() as u64;
+        Ok(summary)
+    }
+}
+
+impl<W: Write> Drop for ArchiveWriter<W> {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            let _ = self.finish_inner();
+        }
+    }
+}
+
+/// Encodes summary frame + chunk index frame + footer for an archive whose data ends at `pos`.
+/// Recovery uses it to close a file that was never closed.
+pub fn encode_tail(pos: u64, summary: &Summary, index: &[ChunkEntry], flags: u32) -> Vec<u8> {
+    let summary_json = serde_json::to_vec(summary).expect("summary serializes");
+    let summary_frame = encode_frame(FrameKind::Summary, &pack_tail(&summary_json));
+    let index_frame = encode_frame(FrameKind::ChunkIndex, &pack_tail(&encode_entries(index)));
+    let footer = Footer {
+        summary_offset: pos,
+        index_offset: pos + summary_frame.len() as u64,
+        chunk_count: index.len() as u32,
+        flags,
+    };
+    let mut out = Vec::with_capacity(summary_frame.len() + index_frame.len() + FOOTER_LEN);
+    out.extend_from_slice(&summary_frame);
+    out.extend_from_slice(&index_frame);
+    out.extend_from_slice(&footer.encode());
+    debug_assert!(out.len() >= 2 * FRAME_OVERHEAD + FOOTER_LEN);
+    out
+}
+
+/// A summary marked as rebuilt by recovery.
+pub fn recovered_summary(mut summary: Summary, note: RecoveryNote) -> Summary {
+    summary.recovery = Some(note);
+    summary
+}
