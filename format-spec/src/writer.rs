@@ -202,6 +202,21 @@ impl<W: Write> ArchiveWriter<W> {
         Ok(closed)
     }
 
+    /// Writes a frame of a kind this version does not define (5..=255), for extensions and
+    /// tests: readers skip such frames and recovery keeps them.
+    pub fn write_extension_frame(&mut self, kind: u8, payload: &[u8]) -> Result<()> {
+        if kind <= 4 {
+            return Err(FormatError::Invalid {
+                what: "extension frame",
+                reason: format!("kind {kind} is reserved"),
+            });
+        }
+        let frame = encode_frame(FrameKind::Unknown(kind), payload);
+        self.get_mut().write_all(&frame)?;
+        self.pos += frame.len() as u64;
+        Ok(())
+    }
+
     /// Closes every open chunk that started at least the chunk duration before `now_ns`
     /// (call it on a timer so quiet lanes still reach the disk). Returns chunks closed.
     pub fn close_stale(&mut self, now_ns: u64) -> Result<usize> {

@@ -1,0 +1,346 @@
+//! Deterministic archives for the format tests and the conformance vectors.
+#![allow(dead_code)]
+
+use calltape_format::*;
+use serde_json::json;
+
+pub fn header(tracks: Vec<Track>) -> Header {
+    Header {
+        session_id: "vec-0001".into(),
+        started_at: "2026-11-21T10:00:00.000Z".into(),
+        started_at_unix_ns: 1_795_255_200_000_000_000,
+        agent: AgentInfo {
+            name: "support-bot".into(),
+            version: "1.4.2".into(),
+        },
+        environment: Some("test".into()),
+        tags: serde_json::from_value(json!({"region": "eu-west-1"})).unwrap(),
+        tracks,
+    }
+}
+
+pub fn track(id: u16, role: Speaker, rate: u32) -> Track {
+    Track {
+        id,
+        role,
+        sample_rate: rate,
+        channels: 1,
+        codec: AudioCodec::Pcm16Lpc2,
+        name: None,
+    }
+}
+
+const MS: u64 = 1_000_000;
+
+fn stage(turn: u32, stage: Stage, start_ms: u64, end_ms: u64) -> StageTiming {
+    StageTiming::new(Some(turn), stage, start_ms * MS, end_ms * MS)
+}
+
+/// One user turn with every stage, a tool call and the rest of the record kinds.
+pub fn full_records() -> Vec<TimedRecord> {
+    let t = |ms: u64, r: Record| TimedRecord::new(ms * MS, r);
+    let mut llm = stage(1, Stage::Llm, 1_900, 2_600);
+    llm.ttft_ns = Some(420 * MS);
+    llm.model = Some("gpt-4o-mini".into());
+    llm.provider = Some("openai".into());
+    llm.prompt_tokens = Some(812);
+    llm.completion_tokens = Some(31);
+    let mut tts = stage(1, Stage::Tts, 2_350, 3_900);
+    tts.ttfb_ns = Some(180 * MS);
+    tts.characters = Some(64);
+    vec![
+        t(
+            0,
+            Record::TurnStart(TurnStart {
+                turn: 1,
+                speaker: Speaker::User,
+                attributes: Default::default(),
+            }),
+        ),
+        t(
+            1_200,
+            Record::Transcript(Transcript {
+                turn: Some(1),
+                speaker: Speaker::User,
+                text: "what's my bal".into(),
+                is_final: false,
+                confidence: Some(0.5),
+                language: Some("en".into()),
+                interrupted: false,
+                heard_text: None,
+                start_ns: Some(300 * MS),
+                end_ns: None,
+                attributes: Default::default(),
+            }),
+        ),
+        t(1_500, Record::StageTiming(stage(1, Stage::Vad, 300, 1_400))),
+        t(
+            1_700,
+            Record::StageTiming(stage(1, Stage::Stt, 1_400, 1_650)),
+        ),
+        t(
+            1_700,
+            Record::Transcript(Transcript {
+                turn: Some(1),
+                speaker: Speaker::User,
+                text: "What's my balance?".into(),
+                is_final: true,
+                confidence: Some(0.92),
+                language: Some("en".into()),
+                interrupted: false,
+                heard_text: None,
+                start_ns: Some(300 * MS),
+                end_ns: Some(1_400 * MS),
+                attributes: Default::default(),
+            }),
+        ),
+        t(
+            1_850,
+            Record::StageTiming(stage(1, Stage::Eou, 1_400, 1_800)),
+        ),
+        t(
+            1_900,
+            Record::StateSnapshot(StateSnapshot {
+                turn: Some(1),
+                scope: "session".into(),
+                value: json!({"intent": "balance", "verified": true}),
+            }),
+        ),
+        t(
+            2_100,
+            Record::ToolCall(ToolCall {
+                turn: Some(1),
+                call_id: Some("call_1".into()),
+                name: "get_balance".into(),
+                arguments: json!({"account": "checking"}),
+                output: json!({"balance": 2410.0}),
+                is_error: false,
+                start_ns: 1_950 * MS,
+                end_ns: 2_100 * MS,
+                attributes: Default::default(),
+            }),
+        ),
+        t(
+            2_100,
+            Record::StageTiming(stage(1, Stage::Tool, 1_950, 2_100)),
+        ),
+        t(2_600, Record::StageTiming(llm)),
+        t(
+            2_650,
+            Record::Transcript(Transcript {
+                turn: Some(1),
+                speaker: Speaker::Agent,
+                text: "Your balance is $2,410.".into(),
+                is_final: true,
+                confidence: None,
+                language: None,
+                interrupted: false,
+                heard_text: None,
+                start_ns: Some(2_700 * MS),
+                end_ns: Some(3_900 * MS),
+                attributes: Default::default(),
+            }),
+        ),
+        t(
+            2_700,
+            Record::Event(Event {
+                turn: Some(1),
+                name: "agent_state_changed".into(),
+                attributes: serde_json::from_value(
+                    json!({"old_state": "thinking", "new_state": "speaking"}),
+                )
+                .unwrap(),
+            }),
+        ),
+        t(3_900, Record::StageTiming(tts)),
+        t(
+            3_900,
+            Record::StageTiming(stage(1, Stage::Playback, 2_700, 3_900)),
+        ),
+        t(
+            3_950,
+            Record::Log(LogLine {
+                turn: Some(1),
+                level: "warn".into(),
+                target: "agent::llm".into(),
+                message: "slow upstream".into(),
+                fields: serde_json::from_value(json!({"ms": 420})).unwrap(),
+            }),
+        ),
+        t(
+            3_960,
+            Record::Usage(Usage {
+                turn: Some(1),
+                prompt_tokens: 812,
+                completion_tokens: 31,
+                cached_tokens: 512,
+                stt_audio_seconds: 1.1,
+                tts_audio_seconds: 1.2,
+                tts_characters: 23,
+                model: Some("gpt-4o-mini".into()),
+                provider: None,
+            }),
+        ),
+        t(
+            3_970,
+            Record::Dropped(Dropped {
+                what: "audio:user".into(),
+                count: 320,
+                unit: "samples".into(),
+                reason: "queue full".into(),
+            }),
+        ),
+        t(
+            4_000,
+            Record::TurnEnd(TurnEnd {
+                turn: 1,
+                speaker: Some(Speaker::Agent),
+                attributes: Default::default(),
+            }),
+        ),
+        t(
+            4_100,
+            Record::SessionEnd(SessionEnd {
+                reason: "user_hangup".into(),
+                outcome: Some("resolved".into()),
+            }),
+        ),
+    ]
+}
+
+/// A deterministic speech-like signal: two detuned tones with a slow envelope.
+pub fn tone(n: usize, seed: u32) -> Vec<i16> {
+    (0..n)
+        .map(|i| {
+            let x = i as f64;
+            let env = (x / 900.0 + f64::from(seed)).sin().abs();
+            let v = (x * 0.071).sin() * 6000.0 + (x * 0.213 + f64::from(seed)).sin() * 2500.0;
+            (v * env) as i16
+        })
+        .collect()
+}
+
+/// Audio frames of 20 ms for `track` at `rate`, covering `frames` frames.
+pub fn audio_records(track: u16, rate: u32, frames: usize, seed: u32) -> Vec<TimedRecord> {
+    let per = (rate / 50) as usize;
+    let samples = tone(per * frames, seed);
+    (0..frames)
+        .map(|f| {
+            let first = (f * per) as u64;
+            TimedRecord::new(
+                first * 1_000_000_000 / u64::from(rate),
+                Record::Audio(AudioFrame {
+                    track,
+                    channels: 1,
+                    first_sample: first,
+                    samples: samples[f * per..(f + 1) * per].to_vec(),
+                }),
+            )
+        })
+        .collect()
+}
+
+pub fn write(header: Header, records: &[TimedRecord], opts: WriterOptions) -> Vec<u8> {
+    let mut w = ArchiveWriter::with_options(Vec::new(), header, opts).unwrap();
+    for r in records {
+        w.write(r).unwrap();
+    }
+    w.finish().unwrap().0
+}
+
+/// Merges record lists by time (stable), as a recorder would interleave them.
+pub fn merge(mut lists: Vec<Vec<TimedRecord>>) -> Vec<TimedRecord> {
+    let mut all: Vec<TimedRecord> = lists.drain(..).flatten().collect();
+    all.sort_by_key(|r| r.time_ns);
+    all
+}
+
+/// Every conformance vector, by name.
+pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
+    let minimal = write(
+        header(vec![]),
+        &[
+            TimedRecord::new(
+                0,
+                Record::TurnStart(TurnStart {
+                    turn: 1,
+                    speaker: Speaker::Agent,
+                    attributes: Default::default(),
+                }),
+            ),
+            TimedRecord::new(
+                5 * MS,
+                Record::SessionEnd(SessionEnd {
+                    reason: "agent_hangup".into(),
+                    outcome: None,
+                }),
+            ),
+        ],
+        WriterOptions::default(),
+    );
+    let full = write(
+        header(vec![]),
+        &full_records(),
+        WriterOptions {
+            max_chunk_duration_ns: 1_000 * MS,
+            ..Default::default()
+        },
+    );
+    let audio_opts = WriterOptions {
+        max_chunk_duration_ns: 250 * MS,
+        ..Default::default()
+    };
+    let with_audio = write(
+        header(vec![
+            track(1, Speaker::User, 8_000),
+            track(2, Speaker::Agent, 8_000),
+        ]),
+        &merge(vec![
+            full_records().into_iter().take(4).collect(),
+            audio_records(1, 8_000, 20, 1),
+            audio_records(2, 8_000, 20, 2),
+        ]),
+        audio_opts,
+    );
+    // cut in the middle of the last chunk frame: the footer and tail are gone too
+    let open = calltape_format::open(&mut std::io::Cursor::new(&full)).unwrap();
+    let last = open.index.last().unwrap();
+    let truncated = full[..(last.offset + last.frame_len() / 2) as usize].to_vec();
+    let mut bad_crc = full.clone();
+    let second = open.index[1];
+    bad_crc[(second.offset + 45) as usize] ^= 0x40;
+    let unknown = {
+        let mut w = ArchiveWriter::new(Vec::new(), header(vec![])).unwrap();
+        w.write_extension_frame(9, b"from the future").unwrap();
+        w.write(&TimedRecord::new(
+            0,
+            Record::TurnStart(TurnStart {
+                turn: 1,
+                speaker: Speaker::User,
+                attributes: Default::default(),
+            }),
+        ))
+        .unwrap();
+        w.write(&TimedRecord::new(
+            MS,
+            Record::Unknown {
+                kind: 200,
+                payload: b"\x01\x02opaque".to_vec(),
+            },
+        ))
+        .unwrap();
+        w.write(&TimedRecord::new(2 * MS, Record::Unknown {
+            kind: calltape_format::kind::TRANSCRIPT,
+            payload: br#"{"turn":1,"speaker":"user","text":"hello","is_final":true,"sentiment":"calm"}"#.to_vec(),
+        })).unwrap();
+        w.finish().unwrap().0
+    };
+    vec![
+        ("minimal", minimal),
+        ("full", full),
+        ("audio", with_audio),
+        ("truncated", truncated),
+        ("bad_crc", bad_crc),
+        ("unknown_kind", unknown),
+    ]
+}
