@@ -26,7 +26,7 @@ pub fn dump(bytes: &[u8]) -> Value {
         "damage": null,
     });
     loop {
-        match scanner.next() {
+        match scanner.next_unit() {
             Ok(Some(Scanned::Frame { kind, offset, payload })) => match kind {
                 FrameKind::Header => match serde_json::from_slice::<Value>(&payload) {
                     Ok(v) => out["header"] = v,

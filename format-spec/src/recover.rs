@@ -69,7 +69,7 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
     let mut stop: Option<String> = None;
     'outer: loop {
         loop {
-            match scanner.next() {
+            match scanner.next_unit() {
                 Ok(Some(Scanned::Footer { .. })) => {
                     report.intact = true;
                 }

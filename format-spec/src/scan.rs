@@ -71,7 +71,7 @@ impl FrameScanner {
 
     /// The next unit; `Ok(None)` when more bytes are needed (or the footer was read).
     /// An error names the offset of the first bad byte; the scanner then stops there.
-    pub fn next(&mut self) -> Result<Option<Scanned>> {
+    pub fn next_unit(&mut self) -> Result<Option<Scanned>> {
         if self.done || self.failed {
             return Ok(None);
         }

@@ -54,7 +54,7 @@ fn arb_record() -> impl Strategy<Value = TimedRecord> {
                     confidence: c,
                     language: None,
                     interrupted: !fin,
-                    heard_text: fin.then(|| s),
+                    heard_text: fin.then_some(s),
                     start_ns: Some(t as u64),
                     end_ns: None,
                     attributes: Default::default()

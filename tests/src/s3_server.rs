@@ -159,8 +159,14 @@ impl TestS3 {
     /// Creates a bucket (a directory under [`TestS3::root`]). Idempotent.
     ///
     /// # Panics
-    /// If the directory cannot be created.
+    /// If `name` is not a valid S3 bucket name (3-63 chars of `a-z0-9.-`, ...;
+    /// the server would reject every request to it) or the directory cannot be
+    /// created.
     pub fn create_bucket(&self, name: &str) {
+        assert!(
+            s3s::path::check_bucket_name(name),
+            "invalid S3 bucket name {name:?} (3-63 chars of a-z, 0-9, '.', '-')"
+        );
         let dir = self.root.join(name);
         std::fs::create_dir_all(&dir)
             .unwrap_or_else(|e| panic!("create bucket dir {}: {e}", dir.display()));

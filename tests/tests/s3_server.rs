@@ -161,9 +161,9 @@ async fn put_get_range_list_and_multipart() {
 #[tokio::test]
 async fn wrong_credentials_are_rejected() {
     let s3 = TestS3::start().await;
-    s3.create_bucket("b");
+    s3.create_bucket("authb");
     let store = s3
-        .store_builder("b")
+        .store_builder("authb")
         .with_secret_access_key("wrong")
         .with_retry(no_retry())
         .build()
@@ -172,7 +172,14 @@ async fn wrong_credentials_are_rejected() {
         .put(&Path::from("k"), b"v".to_vec().into())
         .await
         .unwrap_err();
-    assert!(!is_connection_refused(&err), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        ),
+        "expected an auth error: {err:?}"
+    );
 }
 
 #[tokio::test]
@@ -282,6 +289,22 @@ async fn stop_aborts_in_flight_connections() {
     assert_eq!(n, 0, "connection closed without a response");
 }
 
+#[tokio::test]
+async fn start_at_reports_bind_errors() {
+    let s3 = TestS3::start().await;
+    let err = TestS3::start_at(s3.addr(), s3.root()).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    let missing = s3.root().join("does-not-exist");
+    let addr = "127.0.0.1:0".parse().unwrap();
+    assert!(TestS3::start_at(addr, &missing).await.is_err());
+}
+
+#[tokio::test]
+#[should_panic(expected = "invalid S3 bucket name")]
+async fn create_bucket_rejects_invalid_names() {
+    TestS3::start().await.create_bucket("b");
+}
+
 #[test]
 fn usable_from_a_blocked_current_thread_runtime() {
     // The server has its own thread, so blocking the caller's runtime (e.g. on
@@ -291,11 +314,11 @@ fn usable_from_a_blocked_current_thread_runtime() {
         .build()
         .unwrap();
     let s3 = rt.block_on(TestS3::start());
-    s3.create_bucket("b");
+    s3.create_bucket("blocked");
     let addr = s3.addr();
     let bucket_put = std::thread::spawn(move || {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(b"GET /b HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        s.write_all(b"GET /blocked HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
