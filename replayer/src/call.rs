@@ -1,0 +1,128 @@
+//! Reading a call's content through an [`ArchiveSource`]: its control records, and its audio
+//! placed on the session clock (gaps filled with silence, never collapsed), streamed chunk by
+//! chunk so memory stays bounded whatever the call length.
+
+use calltape_format::{Archive, Record, TimedRecord, Track};
+
+use crate::error::{AppError, Result};
+use crate::source::ArchiveSource;
+
+/// All control records (lane 0) of the call in time order.
+pub async fn control_records(src: &ArchiveSource, archive: &Archive) -> Result<Vec<TimedRecord>> {
+    let mut out = Vec::new();
+    for entry in archive.index.iter().filter(|e| e.lane == 0) {
+        out.extend(src.chunk(entry).await?.records);
+    }
+    out.sort_by_key(|r| r.time_ns);
+    Ok(out)
+}
+
+/// Control records of the chunks that name `turn`.
+pub async fn turn_records(
+    src: &ArchiveSource,
+    archive: &Archive,
+    turn: u32,
+) -> Result<Vec<TimedRecord>> {
+    let mut out = Vec::new();
+    for entry in archive.chunks_for_turn(turn) {
+        out.extend(src.chunk(entry).await?.records);
+    }
+    out.sort_by_key(|r| r.time_ns);
+    Ok(out)
+}
+
+/// The track with `id`, or a usage error naming the tracks there are.
+pub fn track<'a>(archive: &'a Archive, id: u16) -> Result<&'a Track> {
+    archive
+        .header()
+        .tracks
+        .iter()
+        .find(|t| t.id == id)
+        .ok_or_else(|| {
+            AppError::Usage(format!(
+                "no audio track {id} in this call (tracks: {})",
+                archive
+                    .header()
+                    .tracks
+                    .iter()
+                    .map(|t| format!("{} {}", t.id, t.role))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// Sample index (per channel) at session time `ns` on a track of `rate` Hz.
+pub fn sample_at(ns: u64, rate: u32) -> u64 {
+    (u128::from(ns) * u128::from(rate) / 1_000_000_000) as u64
+}
+
+/// Streams the audio of `track_id` between `from_ns` and `to_ns` to `sink`, in order, as
+/// interleaved samples: exactly `(sample_at(to) - sample_at(from)) * channels` samples in
+/// all, silence where nothing was recorded. One chunk is in memory at a time.
+pub async fn stream_audio(
+    src: &ArchiveSource,
+    archive: &Archive,
+    track_id: u16,
+    from_ns: u64,
+    to_ns: u64,
+    mut sink: impl FnMut(&[i16]) -> Result<()>,
+) -> Result<u64> {
+    let track = track(archive, track_id)?.clone();
+    let ch = u64::from(track.channels.max(1));
+    let first = sample_at(from_ns, track.sample_rate);
+    let end = sample_at(to_ns, track.sample_rate).max(first);
+    let mut next = first; // next sample index (per channel) to emit
+    let silence = vec![0i16; 4096];
+    let emit_silence =
+        |upto: u64, next: &mut u64, sink: &mut dyn FnMut(&[i16]) -> Result<()>| -> Result<()> {
+            while *next < upto {
+                let n = ((upto - *next) * ch).min(silence.len() as u64 / ch * ch) as usize;
+                sink(&silence[..n])?;
+                *next += n as u64 / ch;
+            }
+            Ok(())
+        };
+    let entries: Vec<_> = archive
+        .chunks_in(track_id, from_ns, to_ns)
+        .copied()
+        .collect();
+    for entry in entries {
+        let chunk = src.chunk(&entry).await?;
+        for rec in chunk.records {
+            let Record::Audio(a) = rec.record else {
+                continue;
+            };
+            let a_end = a.first_sample + a.frames();
+            if a_end <= next || a.first_sample >= end {
+                continue; // before what we emitted (overlap) or after the range
+            }
+            emit_silence(a.first_sample.min(end), &mut next, &mut sink)?;
+            let skip = next - a.first_sample;
+            let take = a_end.min(end) - next;
+            let s = (skip * ch) as usize;
+            let t = (take * ch) as usize;
+            sink(&a.samples[s..s + t])?;
+            next += take;
+        }
+    }
+    emit_silence(end, &mut next, &mut sink)?;
+    Ok(end - first)
+}
+
+/// The audio of a range collected in memory (for short ranges: a turn, a few seconds).
+pub async fn audio_range(
+    src: &ArchiveSource,
+    archive: &Archive,
+    track_id: u16,
+    from_ns: u64,
+    to_ns: u64,
+) -> Result<Vec<i16>> {
+    let mut out = Vec::new();
+    stream_audio(src, archive, track_id, from_ns, to_ns, |s| {
+        out.extend_from_slice(s);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}

@@ -1,0 +1,13 @@
+//! `calltape sql` (not implemented yet).
+
+use crate::error::{AppError, Result};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Archive or location.
+    pub target: Option<String>,
+}
+
+pub async fn run(_args: Args) -> Result<i32> {
+    Err(AppError::Other("'sql' is not implemented yet".into()))
+}

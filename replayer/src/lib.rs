@@ -1,0 +1,8 @@
+//! The calltape replayer and CLI as a library: archive sources (file or object store),
+//! call reading, the terminal UI, the catalog, exports and importers. The `calltape` binary
+//! (main.rs) only parses arguments and dispatches to [`cli`].
+
+pub mod call;
+pub mod cli;
+pub mod error;
+pub mod source;

@@ -1,0 +1,252 @@
+//! Where an archive comes from: a local file or any object_store URL (s3://, gs://, az://,
+//! file://, memory://). Reads are ranged, so opening a call fetches only its tail and then the
+//! chunks a view needs. Counts requests and bytes, for benchmarks and `--stats`.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use calltape_format::{decode_chunk_frame, Archive, Chunk, ChunkEntry, OpenStep, Opener};
+use object_store::path::Path as StorePath;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt};
+use url::Url;
+
+use crate::error::{AppError, Result};
+
+/// A parsed archive location, before anything is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    Url(Url),
+}
+
+impl Location {
+    /// A string with `scheme://` is a URL (`file://` becomes a path); anything else a path.
+    pub fn parse(s: &str) -> Result<Location> {
+        if s.contains("://") {
+            let url = Url::parse(s).map_err(|e| AppError::BadLocation {
+                location: s.to_string(),
+                reason: e.to_string(),
+            })?;
+            if url.scheme() == "file" {
+                let path = url.to_file_path().map_err(|_| AppError::BadLocation {
+                    location: s.to_string(),
+                    reason: "not a valid local file URL".into(),
+                })?;
+                return Ok(Location::File(path));
+            }
+            Ok(Location::Url(url))
+        } else {
+            Ok(Location::File(PathBuf::from(s)))
+        }
+    }
+
+    pub fn is_remote(&self) -> bool {
+        matches!(self, Location::Url(_))
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Url(u) => write!(f, "{u}"),
+        }
+    }
+}
+
+/// Builds an object store for a URL. S3 settings come from the environment the AWS way
+/// (AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, …).
+pub fn store_for_url(url: &Url) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
+    let env = std::env::vars().filter(|(k, _)| {
+        let k = k.to_ascii_uppercase();
+        k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+    });
+    let (store, path) =
+        object_store::parse_url_opts(url, env).map_err(|e| AppError::BadLocation {
+            location: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    Ok((Arc::from(store), path))
+}
+
+enum Backend {
+    File(Mutex<File>),
+    Store {
+        store: Arc<dyn ObjectStore>,
+        path: StorePath,
+    },
+}
+
+/// Request and byte counters of one source.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    pub requests: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// An archive opened for ranged reads. Cheap to share across threads (`Arc`).
+pub struct ArchiveSource {
+    location: Location,
+    backend: Backend,
+    len: u64,
+    stats: ReadStats,
+    /// The tail bytes fetched when opening: kept for nothing else, dropped after open.
+    first_fetch: Mutex<Option<(u64, Bytes)>>,
+}
+
+impl ArchiveSource {
+    /// Connects to the location and learns its length. On an object store this is the
+    /// suffix GET that also brings the tail, so opening costs one request.
+    pub async fn connect(location: &Location) -> Result<ArchiveSource> {
+        match location {
+            Location::File(path) => {
+                let file = File::open(path).map_err(|e| AppError::Io {
+                    what: format!("open {}", path.display()),
+                    source: e,
+                })?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| AppError::Io {
+                        what: format!("stat {}", path.display()),
+                        source: e,
+                    })?
+                    .len();
+                Ok(ArchiveSource {
+                    location: location.clone(),
+                    backend: Backend::File(Mutex::new(file)),
+                    len,
+                    stats: ReadStats::default(),
+                    first_fetch: Mutex::new(None),
+                })
+            }
+            Location::Url(url) => {
+                let (store, path) = store_for_url(url)?;
+                let opts = GetOptions {
+                    range: Some(GetRange::Suffix(calltape_format::reader::TAIL_FETCH)),
+                    ..Default::default()
+                };
+                let got = store
+                    .get_opts(&path, opts)
+                    .await
+                    .map_err(|e| AppError::store(url.as_str(), e))?;
+                let len = got.meta.size;
+                let start = got.range.start;
+                let bytes = got
+                    .bytes()
+                    .await
+                    .map_err(|e| AppError::store(url.as_str(), e))?;
+                let src = ArchiveSource {
+                    location: location.clone(),
+                    backend: Backend::Store { store, path },
+                    len,
+                    stats: ReadStats::default(),
+                    first_fetch: Mutex::new(Some((start, bytes.clone()))),
+                };
+                src.stats.requests.fetch_add(1, Ordering::Relaxed);
+                src.stats
+                    .bytes
+                    .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                Ok(src)
+            }
+        }
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.stats.requests.load(Ordering::Relaxed),
+            self.stats.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Reads exactly `range`.
+    pub async fn read(&self, range: Range<u64>) -> Result<Bytes> {
+        if range.end > self.len || range.start > range.end {
+            return Err(AppError::Format {
+                location: self.location.to_string(),
+                source: calltape_format::FormatError::Truncated {
+                    offset: range.start.min(self.len),
+                    needed: range.end.saturating_sub(self.len),
+                },
+            });
+        }
+        if let Some((start, bytes)) = self.first_fetch.lock().expect("not poisoned").as_ref() {
+            let end = start + bytes.len() as u64;
+            if range.start >= *start && range.end <= end {
+                let a = (range.start - start) as usize;
+                let b = (range.end - start) as usize;
+                return Ok(bytes.slice(a..b));
+            }
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .bytes
+            .fetch_add(range.end - range.start, Ordering::Relaxed);
+        match &self.backend {
+            Backend::File(file) => {
+                let mut f = file.lock().expect("not poisoned");
+                let mut buf = vec![0u8; (range.end - range.start) as usize];
+                f.seek(SeekFrom::Start(range.start))
+                    .and_then(|_| f.read_exact(&mut buf))
+                    .map_err(|e| AppError::Io {
+                        what: format!("read bytes {range:?} of {}", self.location),
+                        source: e,
+                    })?;
+                Ok(Bytes::from(buf))
+            }
+            Backend::Store { store, path } => store
+                .get_range(path, range)
+                .await
+                .map_err(|e| AppError::store(&self.location.to_string(), e)),
+        }
+    }
+
+    /// Reads the footer, summary and chunk index: one request on an object store for all
+    /// but the largest calls.
+    pub async fn open(&self) -> Result<Archive> {
+        let mut opener = Opener::new(self.len);
+        let mut range = opener.first_range();
+        let archive = loop {
+            let bytes = self.read(range.clone()).await?;
+            match opener
+                .feed(range.start, &bytes)
+                .map_err(|e| self.format_err(e))?
+            {
+                OpenStep::Ready(a) => break *a,
+                OpenStep::Need(next) => range = next,
+            }
+        };
+        // the tail is parsed; don't keep 256 KiB around for the session
+        self.first_fetch.lock().expect("not poisoned").take();
+        Ok(archive)
+    }
+
+    /// Fetches and decodes one chunk.
+    pub async fn chunk(&self, entry: &ChunkEntry) -> Result<Chunk> {
+        let bytes = self.read(entry.frame_range()).await?;
+        decode_chunk_frame(entry, &bytes).map_err(|e| self.format_err(e))
+    }
+
+    pub fn format_err(&self, e: calltape_format::FormatError) -> AppError {
+        AppError::Format {
+            location: self.location.to_string(),
+            source: e,
+        }
+    }
+}
