@@ -106,17 +106,7 @@ pub fn encode_record(
     body.extend_from_slice(&[0u8; 4]);
     let payload_start = body.len();
     match &rec.record {
-        Record::TurnStart(r) => json_into(body, r),
-        Record::TurnEnd(r) => json_into(body, r),
-        Record::Transcript(r) => json_into(body, r),
-        Record::StageTiming(r) => json_into(body, r),
-        Record::ToolCall(r) => json_into(body, r),
-        Record::StateSnapshot(r) => json_into(body, r),
-        Record::Event(r) => json_into(body, r),
-        Record::Log(r) => json_into(body, r),
-        Record::Usage(r) => json_into(body, r),
-        Record::Dropped(r) => json_into(body, r),
-        Record::SessionEnd(r) => json_into(body, r),
+        r if r.write_json_payload(body) => {}
         Record::Audio(a) => {
             let channels = usize::from(a.channels.max(1));
             if a.samples.len() % channels != 0 {
@@ -145,6 +135,7 @@ pub fn encode_record(
             }
         }
         Record::Unknown { payload, .. } => body.extend_from_slice(payload),
+        _ => unreachable!("every JSON kind was written above"),
     }
     let len = body.len() - payload_start;
     if len > MAX_RECORD_LEN as usize {
@@ -158,10 +149,6 @@ pub fn encode_record(
     }
     body[payload_start - 4..payload_start].copy_from_slice(&(len as u32).to_le_bytes());
     Ok(())
-}
-
-fn json_into<T: serde::Serialize>(body: &mut Vec<u8>, value: &T) {
-    serde_json::to_writer(&mut *body, value).expect("record models always serialize");
 }
 
 /// Builds the chunk frame payload (header + compressed body) from a finished body.

@@ -462,6 +462,29 @@ impl Record {
         }
     }
 
+    /// Appends the record's JSON payload (as stored on disk) to `out`. Returns false for the
+    /// binary kinds (audio, unknown), whose payloads are not JSON.
+    pub fn write_json_payload(&self, out: &mut Vec<u8>) -> bool {
+        fn put<T: Serialize>(out: &mut Vec<u8>, v: &T) -> bool {
+            serde_json::to_writer(out, v).expect("record models always serialize");
+            true
+        }
+        match self {
+            Record::TurnStart(r) => put(out, r),
+            Record::TurnEnd(r) => put(out, r),
+            Record::Transcript(r) => put(out, r),
+            Record::StageTiming(r) => put(out, r),
+            Record::ToolCall(r) => put(out, r),
+            Record::StateSnapshot(r) => put(out, r),
+            Record::Event(r) => put(out, r),
+            Record::Log(r) => put(out, r),
+            Record::Usage(r) => put(out, r),
+            Record::Dropped(r) => put(out, r),
+            Record::SessionEnd(r) => put(out, r),
+            Record::Audio(_) | Record::Unknown { .. } => false,
+        }
+    }
+
     /// The lane this record is stored in: 0 for control records, the track id for audio.
     pub fn lane(&self) -> u16 {
         match self {
