@@ -126,3 +126,65 @@ pub async fn audio_range(
     .await?;
     Ok(out)
 }
+
+/// A call opened for reading: from its footer when it is closed, else from a forward scan
+/// of what a crash left (`scanned` says what was kept and lost).
+pub struct OpenedCall {
+    pub source: ArchiveSource,
+    /// The summary and chunk index. After a scan, the index points at the chunks found in
+    /// the original file, so chunks are read from it as usual.
+    pub archive: Archive,
+    /// Set when the footer could not be used and the call was scanned instead.
+    pub scanned: Option<calltape_format::RecoveryReport>,
+    /// Why the footer could not be used, when `scanned` is set.
+    pub open_error: Option<String>,
+}
+
+impl OpenedCall {
+    /// The footer says a recovery already rebuilt this file's tail.
+    pub fn recovered(&self) -> bool {
+        self.archive.footer.recovered() || self.archive.summary.recovery.is_some()
+    }
+}
+
+/// Opens `target` (path or URL): the footer path first (one ranged read), and when the
+/// footer is missing or damaged, a forward scan of the whole file.
+pub async fn open_call(target: &str) -> Result<OpenedCall> {
+    let location = crate::source::Location::parse(target)?;
+    let source = ArchiveSource::connect(&location).await?;
+    match source.open().await {
+        Ok(archive) => Ok(OpenedCall {
+            source,
+            archive,
+            scanned: None,
+            open_error: None,
+        }),
+        Err(open_err) => {
+            let scan = source
+                .with_reader(calltape_format::scan)
+                .await?
+                .map_err(|e| source.format_err(e))?;
+            let archive = Archive {
+                footer: calltape_format::Footer {
+                    summary_offset: 0,
+                    index_offset: 0,
+                    chunk_count: scan.index.len() as u32,
+                    flags: 0,
+                },
+                summary: scan.summary,
+                index: scan.index,
+                file_len: source.len(),
+            };
+            let open_error = match &open_err {
+                AppError::Format { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            Ok(OpenedCall {
+                source,
+                archive,
+                scanned: Some(scan.report),
+                open_error: Some(open_error),
+            })
+        }
+    }
+}

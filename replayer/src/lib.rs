@@ -3,6 +3,8 @@
 //! (main.rs) only parses arguments and dispatches to [`cli`].
 
 pub mod call;
+pub mod catalog;
 pub mod cli;
 pub mod error;
+pub mod export;
 pub mod source;

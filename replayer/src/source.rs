@@ -249,4 +249,77 @@ impl ArchiveSource {
             source: e,
         }
     }
+
+    /// Runs `f` on a blocking thread with a reader over the whole archive from byte 0, for
+    /// forward scanning (`verify`, `recover`, inspecting an unclosed file). On an object store
+    /// the object is streamed, so memory stays bounded whatever its size.
+    pub async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Box<dyn Read + Send>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let join_err =
+            |e: tokio::task::JoinError| AppError::Other(format!("scan task failed: {e}"));
+        match (&self.backend, &self.location) {
+            (Backend::File(_), Location::File(path)) => {
+                let file = File::open(path).map_err(|e| AppError::Io {
+                    what: format!("open {}", path.display()),
+                    source: e,
+                })?;
+                let reader = std::io::BufReader::with_capacity(1 << 20, file);
+                tokio::task::spawn_blocking(move || f(Box::new(reader)))
+                    .await
+                    .map_err(join_err)
+            }
+            (Backend::Store { store, path }, _) => {
+                use futures::StreamExt;
+                let got = store
+                    .get(path)
+                    .await
+                    .map_err(|e| AppError::store(&self.location.to_string(), e))?;
+                let mut stream = got.into_stream();
+                let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+                let pump = tokio::spawn(async move {
+                    while let Some(item) = stream.next().await {
+                        let item = item.map_err(std::io::Error::other);
+                        let stop = item.is_err();
+                        if tx.send(item).await.is_err() || stop {
+                            break;
+                        }
+                    }
+                });
+                let reader = ChannelReader {
+                    rx,
+                    current: Bytes::new(),
+                };
+                let out = tokio::task::spawn_blocking(move || f(Box::new(reader)))
+                    .await
+                    .map_err(join_err)?;
+                pump.abort();
+                Ok(out)
+            }
+            (Backend::File(_), Location::Url(_)) => unreachable!("file backend has a path"),
+        }
+    }
+}
+
+/// A blocking `Read` over byte chunks sent by an async task.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
 }

@@ -1,13 +1,460 @@
-//! `calltape inspect` (not implemented yet).
+//! `calltape inspect ARCHIVE`: header, totals, a per-turn latency table and everything worth a
+//! second look (slow turns, impossible or mismatched metrics, drops, crash recovery).
+//!
+//! `--json` prints one object, schema `calltape.inspect/1`:
+//! `{schema, location, read_from: "footer"|"scan", notice, file: {bytes, chunks, recovered},
+//! header, duration_ns, totals, recovery, slow_threshold_ns, turns: [turn summary + {slow}],
+//! flags: [{kind, turn, message}]}`. `header`, `totals`, `recovery` and each turn (with its
+//! `latency` breakdown in ns) are as in SPEC.md §3 and §6. Flag kinds: `slow_turn`,
+//! `metric` (a §9 latency flag, in `metric`), `reported_e2e_mismatch`, `dropped`,
+//! `recovered`, `scanned`, `errors`, `tool_errors`.
 
-use crate::error::{AppError, Result};
+use serde_json::{json, Value};
+
+use calltape_format::{Summary, TurnSummary};
+
+use crate::call::{open_call, OpenedCall};
+use crate::error::Result;
+use crate::export::print_json;
+use crate::export::table::{opt, Table};
+use crate::export::units::{
+    format_clock, format_duration, format_latency, parse_duration, preview,
+};
+
+/// A reported e2e further than this from the measured one is flagged as mismatched.
+pub const REPORTED_MISMATCH_NS: i64 = 250_000_000;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Archive or location.
-    pub target: Option<String>,
+    /// Archive: a path or an object-store URL (s3://bucket/key.calltape).
+    pub archive: String,
+    /// A turn whose e2e latency is above this is flagged slow.
+    #[arg(long, default_value = "1.5s", value_name = "DURATION")]
+    pub slow: String,
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub async fn run(_args: Args) -> Result<i32> {
-    Err(AppError::Other("'inspect' is not implemented yet".into()))
+/// One thing worth a second look.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    pub kind: &'static str,
+    pub turn: Option<u32>,
+    pub metric: Option<String>,
+    pub message: String,
+}
+
+impl Flag {
+    fn to_json(&self) -> Value {
+        let mut v = json!({"kind": self.kind, "turn": self.turn, "message": self.message});
+        if let Some(m) = &self.metric {
+            v["metric"] = json!(m);
+        }
+        v
+    }
+}
+
+pub async fn run(args: Args) -> Result<i32> {
+    let slow_ns = parse_duration(&args.slow)? as i64;
+    let call = open_call(&args.archive).await?;
+    let flags = flags(&call, slow_ns);
+    if args.json {
+        print_json(&to_json(&args.archive, &call, slow_ns, &flags));
+    } else {
+        print!("{}", render(&args.archive, &call, slow_ns, &flags));
+    }
+    Ok(0)
+}
+
+/// Is this turn slow: valid e2e above the threshold.
+pub fn is_slow(turn: &TurnSummary, slow_ns: i64) -> bool {
+    turn.latency.valid_e2e_ns().is_some_and(|e| e > slow_ns)
+}
+
+/// Everything worth flagging in a call, in turn order, then call-wide flags.
+pub fn flags(call: &OpenedCall, slow_ns: i64) -> Vec<Flag> {
+    let summary = &call.archive.summary;
+    let mut out = Vec::new();
+    if let (Some(report), Some(err)) = (&call.scanned, &call.open_error) {
+        out.push(Flag {
+            kind: "scanned",
+            turn: None,
+            metric: None,
+            message: format!(
+                "no usable footer ({err}); read by scanning: {} chunks and {} bytes kept, {} bytes lost{}",
+                report.chunks_kept,
+                report.kept_bytes,
+                report.lost_bytes,
+                if report.reason.is_empty() { String::new() } else { format!(" ({})", report.reason) }
+            ),
+        });
+    }
+    if let Some(r) = &summary.recovery {
+        out.push(Flag {
+            kind: "recovered",
+            turn: None,
+            metric: None,
+            message: format!(
+                "recovered after a crash: {} bytes and {} chunks kept, {} bytes lost ({})",
+                r.kept_bytes, r.chunks_kept, r.lost_bytes, r.reason
+            ),
+        });
+    } else if call.archive.footer.recovered() {
+        out.push(Flag {
+            kind: "recovered",
+            turn: None,
+            metric: None,
+            message: "the footer marks this file as recovered after a crash".into(),
+        });
+    }
+    for d in &summary.totals.dropped {
+        out.push(Flag {
+            kind: "dropped",
+            turn: None,
+            metric: None,
+            message: format!("the recorder dropped {} {} of {}", d.count, d.unit, d.what),
+        });
+    }
+    for t in &summary.turns {
+        if is_slow(t, slow_ns) {
+            out.push(Flag {
+                kind: "slow_turn",
+                turn: Some(t.turn),
+                metric: None,
+                message: format!(
+                    "slow turn: e2e {} > {}",
+                    format_latency(t.latency.e2e_ns.unwrap_or(0)),
+                    format_latency(slow_ns)
+                ),
+            });
+        }
+        for f in &t.latency.flags {
+            out.push(Flag {
+                kind: "metric",
+                turn: Some(t.turn),
+                metric: Some(f.clone()),
+                message: metric_message(f, t),
+            });
+        }
+        if let (Some(rep), Some(e2e)) = (t.latency.reported_e2e_ns, t.latency.valid_e2e_ns()) {
+            if (rep - e2e).abs() > REPORTED_MISMATCH_NS {
+                out.push(Flag {
+                    kind: "reported_e2e_mismatch",
+                    turn: Some(t.turn),
+                    metric: None,
+                    message: format!(
+                        "the agent reported e2e {} but the recording shows {}",
+                        format_latency(rep),
+                        format_latency(e2e)
+                    ),
+                });
+            }
+        }
+        if t.errors > 0 {
+            out.push(Flag {
+                kind: "errors",
+                turn: Some(t.turn),
+                metric: None,
+                message: format!("{} error(s) logged", t.errors),
+            });
+        }
+        if t.tool_errors > 0 {
+            out.push(Flag {
+                kind: "tool_errors",
+                turn: Some(t.turn),
+                metric: None,
+                message: format!("{} of {} tool call(s) failed", t.tool_errors, t.tool_calls),
+            });
+        }
+    }
+    out
+}
+
+fn metric_message(flag: &str, t: &TurnSummary) -> String {
+    let l = &t.latency;
+    match flag {
+        "missing_user_speech_end" => "no end of user speech recorded: e2e cannot be measured".into(),
+        "missing_agent_audio" => "no agent audio start recorded: e2e cannot be measured".into(),
+        "parts_exceed_e2e" => format!(
+            "reported stages add up to more than e2e {} (rest {}): overlapping stages or another clock",
+            opt(l.e2e_ns, format_latency),
+            opt(l.rest_ns, format_latency)
+        ),
+        f => {
+            let (what, part) = f.split_once('_').unwrap_or((f, ""));
+            let value = match part {
+                "e2e" => l.e2e_ns,
+                "eou" => l.eou_ns,
+                "stt" => l.stt_ns,
+                "llm" => l.llm_ttft_ns,
+                "tool" => l.tool_ns,
+                "tts" => l.tts_ttfb_ns,
+                _ => None,
+            };
+            match what {
+                "negative" => format!("{part} is negative ({}): impossible", opt(value, format_latency)),
+                "absurd" => format!("{part} is over 60 s ({}): not plausible", opt(value, format_latency)),
+                _ => f.to_string(),
+            }
+        }
+    }
+}
+
+fn read_from(call: &OpenedCall) -> &'static str {
+    if call.scanned.is_some() {
+        "scan"
+    } else {
+        "footer"
+    }
+}
+
+fn notice(call: &OpenedCall) -> Option<String> {
+    let report = call.scanned.as_ref()?;
+    Some(format!(
+        "this archive has no usable footer ({}): showing what a forward scan recovered \
+         ({} of {} bytes, {} chunks, up to {}); `calltape recover` writes a closed copy",
+        call.open_error.as_deref().unwrap_or("unknown reason"),
+        report.kept_bytes,
+        report.kept_bytes + report.lost_bytes,
+        report.chunks_kept,
+        format_clock(report.last_time_ns)
+    ))
+}
+
+pub fn to_json(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) -> Value {
+    let s = &call.archive.summary;
+    let turns: Vec<Value> = s
+        .turns
+        .iter()
+        .map(|t| {
+            let mut v = serde_json::to_value(t).expect("turn serializes");
+            v["slow"] = json!(is_slow(t, slow_ns));
+            v
+        })
+        .collect();
+    let recovery = match (&s.recovery, &call.scanned) {
+        (Some(r), _) => serde_json::to_value(r).expect("serializes"),
+        (None, Some(r)) => json!({
+            "kept_bytes": r.kept_bytes, "lost_bytes": r.lost_bytes,
+            "chunks_kept": r.chunks_kept, "reason": r.reason,
+        }),
+        (None, None) => Value::Null,
+    };
+    json!({
+        "schema": "calltape.inspect/1",
+        "location": location,
+        "read_from": read_from(call),
+        "notice": notice(call),
+        "file": {
+            "bytes": call.archive.file_len,
+            "chunks": call.archive.index.len(),
+            "recovered": call.recovered(),
+        },
+        "header": s.header,
+        "duration_ns": s.duration_ns,
+        "totals": s.totals,
+        "recovery": recovery,
+        "slow_threshold_ns": slow_ns,
+        "turns": turns,
+        "flags": flags.iter().map(Flag::to_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The latency table: one row per turn.
+pub fn turn_table(summary: &Summary, slow_ns: i64) -> Table {
+    let mut table = Table::new(&[
+        "turn>", "speaker", "e2e>", "eou>", "stt>", "llm>", "tool>", "tts>", "rest>", "flags",
+        "text",
+    ]);
+    for t in &summary.turns {
+        let l = &t.latency;
+        let bad = |name: &str| {
+            l.flags
+                .iter()
+                .any(|f| f == &format!("negative_{name}") || f == &format!("absurd_{name}"))
+        };
+        let cell = |v: Option<i64>, name: &str| {
+            opt(v, |v| {
+                let s = format_latency(v);
+                if bad(name) {
+                    format!("{s}?")
+                } else {
+                    s
+                }
+            })
+        };
+        let mut marks = Vec::new();
+        if is_slow(t, slow_ns) {
+            marks.push("SLOW".to_string());
+        }
+        if t.interrupted {
+            marks.push("CUT".to_string());
+        }
+        if t.errors > 0 {
+            marks.push(format!("ERR{}", t.errors));
+        }
+        if t.tool_errors > 0 {
+            marks.push(format!("TOOLERR{}", t.tool_errors));
+        }
+        if !l.flags.is_empty() {
+            marks.push("METRIC?".to_string());
+        }
+        let text = match (t.user_text.is_empty(), t.agent_text.is_empty()) {
+            (false, false) => format!(
+                "\"{}\" → \"{}\"",
+                preview(&t.user_text, 28),
+                preview(&t.agent_text, 28)
+            ),
+            (false, true) => format!("\"{}\"", preview(&t.user_text, 56)),
+            (true, false) => format!("→ \"{}\"", preview(&t.agent_text, 56)),
+            (true, true) => String::new(),
+        };
+        table.row(vec![
+            t.turn.to_string(),
+            t.speaker.to_string(),
+            cell(l.e2e_ns, "e2e"),
+            cell(l.eou_ns, "eou"),
+            cell(l.stt_ns, "stt"),
+            cell(l.llm_ttft_ns, "llm"),
+            cell(l.tool_ns, "tool"),
+            cell(l.tts_ttfb_ns, "tts"),
+            opt(l.rest_ns, format_latency),
+            marks.join(","),
+            text,
+        ]);
+    }
+    table
+}
+
+pub fn render(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) -> String {
+    let s = &call.archive.summary;
+    let h = &s.header;
+    let t = &s.totals;
+    let mut out = String::new();
+    if let Some(n) = notice(call) {
+        out.push_str(&format!("NOTICE: {n}\n\n"));
+    }
+    let mut head = Table::new(&["", ""]);
+    let mut kv = |k: &str, v: String| head.row(vec![k.to_string(), v]);
+    kv("archive", location.to_string());
+    kv("session", h.session_id.clone());
+    kv(
+        "started",
+        format!(
+            "{}  (duration {})",
+            h.started_at,
+            format_duration(s.duration_ns)
+        ),
+    );
+    let mut agent = format!("{} {}", h.agent.name, h.agent.version);
+    if let Some(env) = &h.environment {
+        agent.push_str(&format!("  environment {env}"));
+    }
+    kv("agent", agent);
+    if !h.tags.is_empty() {
+        kv(
+            "tags",
+            h.tags
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => format!("{k}={s}"),
+                    v => format!("{k}={v}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    kv(
+        "tracks",
+        if h.tracks.is_empty() {
+            "none".to_string()
+        } else {
+            h.tracks
+                .iter()
+                .map(|tr| {
+                    let frames = t.audio_frames.get(&tr.id).copied().unwrap_or(0);
+                    format!(
+                        "{} {} {} Hz x{} ({} recorded)",
+                        tr.id,
+                        tr.role,
+                        tr.sample_rate,
+                        tr.channels,
+                        format_duration(frames * 1_000_000_000 / u64::from(tr.sample_rate.max(1)))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    );
+    kv(
+        "file",
+        format!(
+            "{} bytes, {} chunks{}",
+            call.archive.file_len,
+            call.archive.index.len(),
+            if call.recovered() { ", RECOVERED" } else { "" }
+        ),
+    );
+    kv(
+        "totals",
+        format!(
+            "{} turns, {} records, {} interruptions, {} errors, {} tool calls ({} failed)",
+            t.turns, t.records, t.interruptions, t.errors, t.tool_calls, t.tool_errors
+        ),
+    );
+    kv(
+        "e2e",
+        format!(
+            "p50 {}  p95 {}",
+            opt(t.e2e_p50_ns, format_latency),
+            opt(t.e2e_p95_ns, format_latency)
+        ),
+    );
+    let u = &t.usage;
+    kv(
+        "usage",
+        format!(
+            "{} prompt ({} cached) + {} completion tokens, STT {:.1}s, TTS {:.1}s / {} chars",
+            u.prompt_tokens,
+            u.cached_tokens,
+            u.completion_tokens,
+            u.stt_audio_seconds,
+            u.tts_audio_seconds,
+            u.tts_characters
+        ),
+    );
+    kv(
+        "ended",
+        format!(
+            "{}{}",
+            t.end_reason.as_deref().unwrap_or("(no session_end record)"),
+            t.outcome
+                .as_deref()
+                .map(|o| format!(", outcome {o}"))
+                .unwrap_or_default()
+        ),
+    );
+    // the key/value block has no header row
+    let head = head.render();
+    out.push_str(head.split_once('\n').map(|x| x.1).unwrap_or(""));
+    out.push('\n');
+    if s.turns.is_empty() {
+        out.push_str("no turns\n");
+    } else {
+        out.push_str(&turn_table(s, slow_ns).render());
+    }
+    out.push('\n');
+    if flags.is_empty() {
+        out.push_str("flags: none\n");
+    } else {
+        out.push_str(&format!("flags ({}):\n", flags.len()));
+        for f in flags {
+            match f.turn {
+                Some(turn) => out.push_str(&format!("  turn {turn}: {}\n", f.message)),
+                None => out.push_str(&format!("  call: {}\n", f.message)),
+            }
+        }
+    }
+    out
 }
