@@ -1,0 +1,435 @@
+//! `Recorder::builder()`: where archives go (a URL or a ready object store), the spool
+//! directory, timing, memory, upload and redaction settings.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::azure::MicrosoftAzureBuilder;
+use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::http::HttpBuilder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::{BackoffConfig, ObjectStore, ObjectStoreScheme, RetryConfig};
+use url::Url;
+
+use crate::error::RecorderError;
+use crate::keys::KeyLayout;
+use crate::recorder::Recorder;
+use crate::redact::{RedactionRule, Redactor};
+use crate::report::Issue;
+
+/// How failed uploads are retried: exponential backoff between whole-upload attempts, all
+/// within the upload deadline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts per upload (the first one included).
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub multiplier: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            multiplier: 2.0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff before attempt `n + 1` (n ≥ 1).
+    pub(crate) fn backoff(&self, n: u32) -> Duration {
+        let f = self.multiplier.max(1.0).powi(n.saturating_sub(1) as i32);
+        self.initial_backoff.mul_f64(f).min(self.max_backoff)
+    }
+
+    /// object_store's own per-request retry (transient errors inside one attempt).
+    fn store_retry(&self, deadline: Duration) -> RetryConfig {
+        RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: self.initial_backoff,
+                max_backoff: self.max_backoff,
+                base: self.multiplier.max(1.0),
+            },
+            max_retries: 2,
+            retry_timeout: deadline,
+        }
+    }
+}
+
+pub(crate) type IssueFn = dyn Fn(&Issue) + Send + Sync;
+
+enum Destination {
+    Url {
+        url: String,
+        options: Vec<(String, String)>,
+    },
+    Store {
+        store: Arc<dyn ObjectStore>,
+        prefix: String,
+        attributes: bool,
+    },
+}
+
+/// Settings of a recorder, frozen at build.
+pub(crate) struct Config {
+    pub spool_dir: PathBuf,
+    pub flush_interval_ns: u64,
+    pub drain_interval: Duration,
+    pub memory_budget: usize,
+    pub control_reserve: usize,
+    pub control_queue: usize,
+    pub audio_queue: usize,
+    pub upload_deadline: Duration,
+    pub retry: RetryPolicy,
+    pub retry_interval: Option<Duration>,
+    pub upload_on_start: bool,
+    pub redactor: Redactor,
+    pub key_layout: KeyLayout,
+    pub multipart_threshold: u64,
+    pub part_size: usize,
+    pub sync_data: bool,
+    pub audio_tolerance_ns: u64,
+    pub on_error: Option<Arc<IssueFn>>,
+}
+
+/// The destination, resolved.
+pub(crate) struct StoreTarget {
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: String,
+    /// Whether to send object attributes (metadata); the local file system has none.
+    pub attributes: bool,
+    /// For messages: the URL or "custom store".
+    pub display: String,
+}
+
+/// Builds a [`Recorder`]. Only the destination is required.
+pub struct RecorderBuilder {
+    destination: Option<Destination>,
+    spool_dir: PathBuf,
+    flush_interval: Duration,
+    memory_budget: usize,
+    upload_deadline: Duration,
+    retry: RetryPolicy,
+    retry_interval: Option<Duration>,
+    upload_on_start: bool,
+    redact_pii: bool,
+    rules: Vec<RedactionRule>,
+    key_layout: KeyLayout,
+    multipart_threshold: u64,
+    sync_data: bool,
+    audio_tolerance: Duration,
+    queue_capacity: usize,
+    on_error: Option<Arc<IssueFn>>,
+}
+
+impl Default for RecorderBuilder {
+    fn default() -> Self {
+        RecorderBuilder {
+            destination: None,
+            spool_dir: std::env::temp_dir().join("calltape-spool"),
+            flush_interval: Duration::from_secs(1),
+            memory_budget: 64 << 20,
+            upload_deadline: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            retry_interval: Some(Duration::from_secs(60)),
+            upload_on_start: true,
+            redact_pii: false,
+            rules: Vec::new(),
+            key_layout: KeyLayout::Dated,
+            multipart_threshold: 8 << 20,
+            sync_data: true,
+            audio_tolerance: Duration::from_millis(40),
+            queue_capacity: 8192,
+            on_error: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for RecorderBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecorderBuilder")
+            .field("spool_dir", &self.spool_dir)
+            .field("flush_interval", &self.flush_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RecorderBuilder {
+    /// Where archives go: `s3://bucket/prefix`, `gs://bucket/prefix`, `az://container/prefix`,
+    /// `file:///dir`, `memory://`, `https://host/path`. Cloud settings come from the
+    /// environment like the vendors' tools (`AWS_REGION`, `AWS_ENDPOINT_URL`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_ALLOW_HTTP`, `GOOGLE_SERVICE_ACCOUNT`, `AZURE_STORAGE_*`, …)
+    /// and from [`RecorderBuilder::store_option`].
+    pub fn destination(mut self, url: impl Into<String>) -> Self {
+        let options = match self.destination.take() {
+            Some(Destination::Url { options, .. }) => options,
+            _ => Vec::new(),
+        };
+        self.destination = Some(Destination::Url {
+            url: url.into(),
+            options,
+        });
+        self
+    }
+
+    /// A store setting by object_store's name (`aws_endpoint`, `aws_region`,
+    /// `aws_allow_http`, `google_service_account`, …), overriding the environment.
+    pub fn store_option(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        match &mut self.destination {
+            Some(Destination::Url { options, .. }) => options.push((key.into(), value.into())),
+            _ => {
+                self.destination = Some(Destination::Url {
+                    url: String::new(),
+                    options: vec![(key.into(), value.into())],
+                })
+            }
+        }
+        self
+    }
+
+    /// Uses a ready object store; keys go under `prefix`. Object metadata (the `recovered`
+    /// marker, content type) is sent; a store that refuses it gets the object without.
+    pub fn store(mut self, store: Arc<dyn ObjectStore>, prefix: impl Into<String>) -> Self {
+        self.destination = Some(Destination::Store {
+            store,
+            prefix: prefix.into(),
+            attributes: true,
+        });
+        self
+    }
+
+    /// Directory for archives being written and archives waiting for upload
+    /// (default `$TMPDIR/calltape-spool`). Use a persistent disk in production: files left
+    /// by a crash are recovered and uploaded from here on the next start.
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spool_dir = dir.into();
+        self
+    }
+
+    /// At most this much recorded time is lost if the process is killed (default 1 s).
+    pub fn flush_interval(mut self, d: Duration) -> Self {
+        self.flush_interval = d.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Bytes all sessions may hold in their queues (default 64 MiB). Over it, audio is dropped
+    /// and counted; control records have a reserve of 1/8 of the budget.
+    pub fn memory_budget(mut self, bytes: usize) -> Self {
+        self.memory_budget = bytes;
+        self
+    }
+
+    /// Queue slots per session for control records, and for audio frames (default 8192).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue_capacity = n.max(16);
+        self
+    }
+
+    /// Hard limit for one archive's upload, retries included (default 60 s).
+    pub fn upload_deadline(mut self, d: Duration) -> Self {
+        self.upload_deadline = d;
+        self
+    }
+
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// How often archives left in the spool are retried in the background (default 60 s;
+    /// `None`: only on start, at shutdown and by [`Recorder::upload_pending`]).
+    pub fn retry_interval(mut self, every: Option<Duration>) -> Self {
+        self.retry_interval = every;
+        self
+    }
+
+    /// Upload archives found in the spool (and recovered ones) when the recorder starts
+    /// (default true).
+    pub fn upload_on_start(mut self, yes: bool) -> Self {
+        self.upload_on_start = yes;
+        self
+    }
+
+    /// Masks phone numbers, e-mail addresses and card numbers (Luhn-checked) as `[PHONE]`,
+    /// `[EMAIL]`, `[CARD]` before anything is written. Off by default.
+    pub fn redact_pii(mut self, yes: bool) -> Self {
+        self.redact_pii = yes;
+        self
+    }
+
+    /// Adds a redaction rule (runs after the built-in ones, even when `redact_pii` is off).
+    pub fn redaction_rule(mut self, rule: RedactionRule) -> Self {
+        self.rules.push(rule);
+        self
+    }
+
+    pub fn key_layout(mut self, layout: KeyLayout) -> Self {
+        self.key_layout = layout;
+        self
+    }
+
+    /// Archives of at least this size go up as multipart uploads (default 8 MiB).
+    pub fn multipart_threshold(mut self, bytes: u64) -> Self {
+        self.multipart_threshold = bytes.max(5 << 20);
+        self
+    }
+
+    /// `fsync` (`sync_data`) the spool file after each chunk written (default true): a power
+    /// cut then loses no more than a process kill.
+    pub fn sync_data(mut self, yes: bool) -> Self {
+        self.sync_data = yes;
+        self
+    }
+
+    /// How far a track's sample count may stray from the clock before it is corrected (or
+    /// a gap is kept), default 40 ms.
+    pub fn audio_tolerance(mut self, d: Duration) -> Self {
+        self.audio_tolerance = d;
+        self
+    }
+
+    /// Called once per problem (a session's first recording error, a failed upload) from a
+    /// background task. Keep it quick.
+    pub fn on_error(mut self, f: impl Fn(&Issue) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Creates the spool directory, recovers archives left by a crash, and starts uploading
+    /// them and any archive still waiting (in the background). Must run in a tokio runtime.
+    ///
+    /// An unusable spool does not fail the build: sessions then record nothing and say so in
+    /// their status, and [`Recorder::health`] reports the problem. A bad destination does.
+    pub async fn build(self) -> Result<Recorder, RecorderError> {
+        self.key_layout.validate()?;
+        let target = resolve(self.destination, &self.retry, self.upload_deadline)?;
+        let config = Config {
+            spool_dir: self.spool_dir,
+            flush_interval_ns: self.flush_interval.as_nanos() as u64,
+            drain_interval: (self.flush_interval / 10)
+                .clamp(Duration::from_millis(5), Duration::from_millis(50)),
+            memory_budget: self.memory_budget,
+            control_reserve: self.memory_budget / 8,
+            control_queue: self.queue_capacity,
+            audio_queue: self.queue_capacity,
+            upload_deadline: self.upload_deadline,
+            retry: self.retry,
+            retry_interval: self.retry_interval,
+            upload_on_start: self.upload_on_start,
+            redactor: Redactor::new(self.redact_pii, self.rules),
+            key_layout: self.key_layout,
+            multipart_threshold: self.multipart_threshold,
+            part_size: 8 << 20,
+            sync_data: self.sync_data,
+            audio_tolerance_ns: self.audio_tolerance.as_nanos() as u64,
+            on_error: self.on_error,
+        };
+        Recorder::start(config, target).await
+    }
+}
+
+fn resolve(
+    dest: Option<Destination>,
+    retry: &RetryPolicy,
+    deadline: Duration,
+) -> Result<StoreTarget, RecorderError> {
+    let (url, options) = match dest {
+        None => return Err(RecorderError::NoDestination),
+        Some(Destination::Store {
+            store,
+            prefix,
+            attributes,
+        }) => {
+            return Ok(StoreTarget {
+                store,
+                prefix: prefix.trim_matches('/').to_string(),
+                attributes,
+                display: "custom store".into(),
+            })
+        }
+        Some(Destination::Url { url, .. }) if url.is_empty() => {
+            return Err(RecorderError::NoDestination)
+        }
+        Some(Destination::Url { url, options }) => (url, options),
+    };
+    let invalid = |reason: String| RecorderError::InvalidDestination {
+        url: url.clone(),
+        reason,
+    };
+    let store_err = |source| RecorderError::Store {
+        url: url.clone(),
+        source,
+    };
+    let parsed = Url::parse(&url).map_err(|e| invalid(e.to_string()))?;
+    let (scheme, path) = ObjectStoreScheme::parse(&parsed).map_err(|e| invalid(e.to_string()))?;
+    let prefix = path.as_ref().trim_matches('/').to_string();
+    let rc = retry.store_retry(deadline);
+    macro_rules! with_options {
+        ($builder:expr, $key:ty) => {{
+            let mut b = $builder;
+            for (k, v) in &options {
+                let key: $key = k
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|_| invalid(format!("unknown store option {k:?}")))?;
+                b = b.with_config(key, v.clone());
+            }
+            b
+        }};
+    }
+    let (store, prefix, attributes): (Arc<dyn ObjectStore>, String, bool) = match scheme {
+        ObjectStoreScheme::Local => {
+            let dir = parsed
+                .to_file_path()
+                .map_err(|_| invalid("not a local path".into()))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| invalid(format!("cannot create directory {}: {e}", dir.display())))?;
+            let fs = LocalFileSystem::new_with_prefix(&dir).map_err(store_err)?;
+            (Arc::new(fs), String::new(), false)
+        }
+        ObjectStoreScheme::Memory => (Arc::new(InMemory::new()), prefix, true),
+        ObjectStoreScheme::AmazonS3 => {
+            let b = AmazonS3Builder::from_env()
+                .with_url(url.clone())
+                .with_retry(rc);
+            let b = with_options!(b, object_store::aws::AmazonS3ConfigKey);
+            (Arc::new(b.build().map_err(store_err)?), prefix, true)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            let b = GoogleCloudStorageBuilder::from_env()
+                .with_url(url.clone())
+                .with_retry(rc);
+            let b = with_options!(b, object_store::gcp::GoogleConfigKey);
+            (Arc::new(b.build().map_err(store_err)?), prefix, true)
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            let b = MicrosoftAzureBuilder::from_env()
+                .with_url(url.clone())
+                .with_retry(rc);
+            let b = with_options!(b, object_store::azure::AzureConfigKey);
+            (Arc::new(b.build().map_err(store_err)?), prefix, true)
+        }
+        ObjectStoreScheme::Http => {
+            let mut base = parsed.clone();
+            base.set_path("");
+            let b = HttpBuilder::new()
+                .with_url(base.as_str().trim_end_matches('/'))
+                .with_retry(rc);
+            (Arc::new(b.build().map_err(store_err)?), prefix, false)
+        }
+        other => return Err(invalid(format!("unsupported store scheme {other:?}"))),
+    };
+    Ok(StoreTarget {
+        store,
+        prefix,
+        attributes,
+        display: url,
+    })
+}

@@ -1,0 +1,606 @@
+//! The [`Recorder`]: starts sessions, runs their background writers, uploads closed archives,
+//! recovers what a crash left in the spool, and shuts everything down within a deadline.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, SystemTime};
+
+use calltape_format::{recover_in_place, AudioCodec, Header, Track};
+use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::clock::SessionClock;
+use crate::config::{Config, RecorderBuilder, StoreTarget};
+use crate::error::RecorderError;
+use crate::queue::{
+    Budget, SessionCore, TrackSlot, STATE_FINISHED, STATE_FINISHING, STATE_RECORDING,
+};
+use crate::report::{FinishReport, Health, Issue, ShutdownReport, UploadOutcome, UploadReport};
+use crate::session::{Session, SessionHandle, SessionInfo};
+use crate::session_id::validate_session_id;
+use crate::spool::{
+    free_archive_path, rename_durable, Closed, SpoolWriter, ARCHIVE_SUFFIX, PART_SUFFIX,
+};
+use crate::upload::{LocalArchive, Uploader};
+
+/// Uploads running at once.
+const UPLOAD_SLOTS: usize = 4;
+
+struct Registered {
+    core: Arc<SessionCore>,
+    handle: Weak<SessionHandle>,
+}
+
+/// State shared by the recorder, its sessions' writer tasks and its background tasks.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    uploader: Uploader,
+    budget: Arc<Budget>,
+    sessions: Mutex<HashMap<Arc<str>, Registered>>,
+    closing: AtomicBool,
+    shutdown_deadline: Mutex<Option<Instant>>,
+    errors: AtomicU64,
+    last_error: Mutex<Option<String>>,
+    reported_paths: Mutex<HashSet<PathBuf>>,
+    inflight: Mutex<HashSet<PathBuf>>,
+    pending_lock: tokio::sync::Mutex<()>,
+    upload_slots: Semaphore,
+    runtime: tokio::runtime::Handle,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Counts a problem, keeps it as the last error and tells the `on_error` callback.
+    pub(crate) fn report_issue(&self, session_id: Option<&str>, message: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.last_error) = Some(message.clone());
+        if let Some(f) = &self.config.on_error {
+            f(&Issue {
+                session_id: session_id.map(str::to_string),
+                message,
+            });
+        }
+    }
+
+    fn upload_deadline(&self) -> Instant {
+        let own = Instant::now() + self.config.upload_deadline;
+        match *lock(&self.shutdown_deadline) {
+            Some(d) => own.min(d),
+            None => own,
+        }
+    }
+
+    /// Uploads one closed archive unless another task already is.
+    async fn upload_path(&self, path: &Path) -> Option<UploadReport> {
+        if !lock(&self.inflight).insert(path.to_path_buf()) {
+            return None;
+        }
+        let report = self.upload_claimed(path).await;
+        lock(&self.inflight).remove(path);
+        Some(report)
+    }
+
+    async fn upload_claimed(&self, path: &Path) -> UploadReport {
+        let _slot = self.upload_slots.acquire().await;
+        let p = path.to_path_buf();
+        let opened = tokio::task::spawn_blocking(move || LocalArchive::open(&p))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let report = match opened {
+            Ok(archive) => self.uploader.upload(&archive, self.upload_deadline()).await,
+            Err(reason) => UploadReport {
+                session_id: String::new(),
+                key: String::new(),
+                bytes: 0,
+                recovered: false,
+                outcome: UploadOutcome::InSpool {
+                    path: path.to_path_buf(),
+                    reason: format!("cannot open the archive: {reason}"),
+                },
+            },
+        };
+        if let UploadOutcome::InSpool { reason, .. } = &report.outcome {
+            if lock(&self.reported_paths).insert(path.to_path_buf()) {
+                let id = (!report.session_id.is_empty()).then_some(report.session_id.as_str());
+                self.report_issue(id, reason.clone());
+            }
+        } else {
+            lock(&self.reported_paths).remove(path);
+        }
+        report
+    }
+}
+
+/// Records calls into calltape archives and uploads them. Cheap to clone.
+///
+/// Create one per process with [`Recorder::builder`], start a [`Session`] per call, and call
+/// [`Recorder::shutdown`] before the process exits.
+#[derive(Clone)]
+pub struct Recorder {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("spool_dir", &self.shared.config.spool_dir)
+            .field("destination", &self.shared.uploader.target.display)
+            .finish()
+    }
+}
+
+impl Recorder {
+    pub fn builder() -> RecorderBuilder {
+        RecorderBuilder::default()
+    }
+
+    pub(crate) async fn start(
+        config: Config,
+        target: StoreTarget,
+    ) -> Result<Recorder, RecorderError> {
+        let runtime =
+            tokio::runtime::Handle::try_current().map_err(|_| RecorderError::NoRuntime)?;
+        let uploader = Uploader::new(
+            target,
+            config.key_layout.clone(),
+            config.retry.clone(),
+            config.multipart_threshold,
+            config.part_size,
+        );
+        let budget = Arc::new(Budget::new(config.memory_budget, config.control_reserve));
+        let shared = Arc::new(Shared {
+            config,
+            uploader,
+            budget,
+            sessions: Mutex::new(HashMap::new()),
+            closing: AtomicBool::new(false),
+            shutdown_deadline: Mutex::new(None),
+            errors: AtomicU64::new(0),
+            last_error: Mutex::new(None),
+            reported_paths: Mutex::new(HashSet::new()),
+            inflight: Mutex::new(HashSet::new()),
+            pending_lock: tokio::sync::Mutex::new(()),
+            upload_slots: Semaphore::new(UPLOAD_SLOTS),
+            runtime,
+        });
+        let recorder = Recorder { shared };
+        let dir = recorder.shared.config.spool_dir.clone();
+        let prepared = tokio::task::spawn_blocking(move || prepare_spool(&dir))
+            .await
+            .unwrap_or_else(|e| Err(vec![e.to_string()]));
+        match prepared {
+            Ok(problems) | Err(problems) => {
+                for p in problems {
+                    recorder.shared.report_issue(None, p);
+                }
+            }
+        }
+        if recorder.shared.config.upload_on_start {
+            let r = recorder.clone();
+            recorder.shared.runtime.spawn(async move {
+                r.upload_pending().await;
+            });
+        }
+        if let Some(every) = recorder.shared.config.retry_interval {
+            let weak = Arc::downgrade(&recorder.shared);
+            recorder.shared.runtime.spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Some(shared) = weak.upgrade() else { break };
+                    if shared.closing.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    Recorder { shared }.upload_pending().await;
+                }
+            });
+        }
+        Ok(recorder)
+    }
+
+    /// The spool directory.
+    pub fn spool_dir(&self) -> &Path {
+        &self.shared.config.spool_dir
+    }
+
+    /// Starts recording a call. Fails only on bad input (session id, tracks), a duplicate id,
+    /// or during shutdown; a broken spool degrades the session instead (see
+    /// [`Session::status`]). Must be called from within the recorder's tokio runtime or any
+    /// thread (it does no I/O itself; the writer starts in the background).
+    pub fn start_session(&self, info: SessionInfo) -> Result<Session, RecorderError> {
+        let shared = &self.shared;
+        if shared.closing.load(Ordering::Relaxed) {
+            return Err(RecorderError::ShuttingDown);
+        }
+        validate_session_id(&info.session_id)?;
+        let bad = |reason: String| RecorderError::InvalidSessionInfo {
+            session_id: info.session_id.clone(),
+            reason,
+        };
+        if info.tracks.len() > 64 {
+            return Err(bad("more than 64 audio tracks".into()));
+        }
+        for (i, t) in info.tracks.iter().enumerate() {
+            if t.sample_rate == 0 || t.sample_rate > 768_000 {
+                return Err(bad(format!(
+                    "track {} has sample rate {}",
+                    i + 1,
+                    t.sample_rate
+                )));
+            }
+            if t.channels == 0 || t.channels > 16 {
+                return Err(bad(format!("track {} has {} channels", i + 1, t.channels)));
+            }
+        }
+        let started_at = info.started_at.unwrap_or_else(SystemTime::now);
+        let started: DateTime<Utc> = started_at.into();
+        let tracks: Vec<Track> = info
+            .tracks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Track {
+                id: i as u16 + 1,
+                role: t.role,
+                sample_rate: t.sample_rate,
+                channels: t.channels,
+                codec: AudioCodec::Pcm16Lpc2,
+                name: t.name.clone(),
+            })
+            .collect();
+        let header = Header {
+            session_id: info.session_id.clone(),
+            started_at: started.to_rfc3339_opts(SecondsFormat::Millis, true),
+            started_at_unix_ns: started.timestamp_nanos_opt().unwrap_or(0),
+            agent: info.agent.clone(),
+            environment: info.environment.clone(),
+            tags: info.tags.clone(),
+            tracks: tracks.clone(),
+        };
+        let slots: Box<[TrackSlot]> = tracks
+            .iter()
+            .map(|t| {
+                let same_role = tracks.iter().filter(|o| o.role == t.role).count();
+                let label = if same_role > 1 {
+                    format!("audio:{}:{}", t.role, t.id)
+                } else {
+                    format!("audio:{}", t.role)
+                };
+                TrackSlot {
+                    id: t.id,
+                    channels: t.channels,
+                    sample_rate: t.sample_rate,
+                    label,
+                    dropped_pending: AtomicU64::new(0),
+                    dropped_total: AtomicU64::new(0),
+                }
+            })
+            .collect();
+        let id: Arc<str> = Arc::from(info.session_id.as_str());
+        let core = Arc::new(SessionCore::new(
+            id.clone(),
+            SessionClock::new(info.clock),
+            slots,
+            shared.budget.clone(),
+        ));
+        let (control_tx, control_rx) = sync_channel(shared.config.control_queue);
+        let (audio_tx, audio_rx) = sync_channel(shared.config.audio_queue);
+        let handle = Arc::new(SessionHandle {
+            core: core.clone(),
+            control_tx,
+            audio_tx,
+        });
+        {
+            let mut sessions = lock(&shared.sessions);
+            if sessions.contains_key(&id) {
+                return Err(RecorderError::DuplicateSession {
+                    session_id: info.session_id,
+                });
+            }
+            sessions.insert(
+                id,
+                Registered {
+                    core: core.clone(),
+                    handle: Arc::downgrade(&handle),
+                },
+            );
+        }
+        let s = shared.clone();
+        shared.runtime.spawn(async move {
+            run_session(s, core, control_rx, audio_rx, header).await;
+        });
+        Ok(Session(handle))
+    }
+
+    /// A session of this recorder that is still recording, by id.
+    pub fn session(&self, session_id: &str) -> Option<Session> {
+        let sessions = lock(&self.shared.sessions);
+        let r = sessions.get(session_id)?;
+        if r.core.state.load(Ordering::Relaxed) != STATE_RECORDING {
+            return None;
+        }
+        r.handle.upgrade().map(Session)
+    }
+
+    pub fn health(&self) -> Health {
+        Health {
+            open_sessions: lock(&self.shared.sessions).len(),
+            queued_bytes: self.shared.budget.queued(),
+            memory_budget: self.shared.config.memory_budget,
+            errors: self.shared.errors.load(Ordering::Relaxed),
+            last_error: lock(&self.shared.last_error).clone(),
+        }
+    }
+
+    /// Recovers archives left unclosed by a crash and uploads every closed archive waiting in
+    /// the spool (each within the upload deadline). Returns what this run did; archives
+    /// another task is already uploading are skipped.
+    pub async fn upload_pending(&self) -> Vec<UploadReport> {
+        let shared = &self.shared;
+        let _one_at_a_time = shared.pending_lock.lock().await;
+        let dir = shared.config.spool_dir.clone();
+        let live: HashSet<String> = lock(&shared.sessions)
+            .keys()
+            .map(|k| k.to_string())
+            .collect();
+        let found = tokio::task::spawn_blocking(move || {
+            let problems = recover_parts(&dir, &live);
+            (problems, closed_archives(&dir))
+        })
+        .await;
+        let Ok((problems, paths)) = found else {
+            return Vec::new();
+        };
+        for p in problems {
+            if lock(&shared.reported_paths).insert(PathBuf::from(&p)) {
+                shared.report_issue(None, p);
+            }
+        }
+        let mut reports = Vec::new();
+        for path in paths {
+            if let Some(r) = shared.upload_path(&path).await {
+                reports.push(r);
+            }
+        }
+        reports
+    }
+
+    /// Finishes every open session (recording `session_end` with reason `shutdown` where the
+    /// agent recorded none), uploads them and whatever waits in the spool, all within
+    /// `deadline`. What does not make it stays in the spool for the next start.
+    pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
+        let shared = &self.shared;
+        let until = Instant::now() + deadline;
+        shared.closing.store(true, Ordering::Relaxed);
+        *lock(&shared.shutdown_deadline) = Some(until);
+        let cores: Vec<Arc<SessionCore>> = lock(&shared.sessions)
+            .values()
+            .map(|r| r.core.clone())
+            .collect();
+        for core in &cores {
+            lock(&core.default_end_reason).get_or_insert_with(|| "shutdown".to_string());
+            let _ = core.state.compare_exchange(
+                STATE_RECORDING,
+                STATE_FINISHING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            core.wake.notify_one();
+        }
+        let mut report = ShutdownReport::default();
+        for core in cores {
+            let mut rx = core.report.subscribe();
+            let got = match tokio::time::timeout_at(until, rx.wait_for(Option::is_some)).await {
+                Ok(Ok(r)) => r.clone(),
+                _ => None,
+            };
+            match got {
+                Some(r) => report.sessions.push(r),
+                None => report.timed_out.push(core.id.to_string()),
+            }
+        }
+        if let Ok(pending) = tokio::time::timeout_at(until, self.upload_pending()).await {
+            report.pending = pending;
+        }
+        report
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+#[cfg(feature = "tracing")]
+impl Shared {
+    pub(crate) fn find_session(&self, id: &str) -> Option<Weak<SessionHandle>> {
+        lock(&self.sessions).get(id).map(|r| r.handle.clone())
+    }
+}
+
+/// The writer task of one session: batches on a short timer (the hot path never wakes it),
+/// closes the archive when finished or abandoned, uploads it and publishes the report.
+async fn run_session(
+    shared: Arc<Shared>,
+    core: Arc<SessionCore>,
+    control_rx: std::sync::mpsc::Receiver<crate::queue::ControlMsg>,
+    audio_rx: std::sync::mpsc::Receiver<crate::queue::AudioMsg>,
+    header: Header,
+) {
+    let (s, c) = (shared.clone(), core.clone());
+    let opened =
+        tokio::task::spawn_blocking(move || SpoolWriter::open(s, c, control_rx, audio_rx, header))
+            .await;
+    let closed = match opened {
+        Ok(mut writer) => {
+            let mut tick = tokio::time::interval(shared.config.drain_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = core.wake.notified() => {}
+                }
+                writer = match tokio::task::spawn_blocking(move || {
+                    writer.pump();
+                    writer
+                })
+                .await
+                {
+                    Ok(w) => w,
+                    Err(e) => break Err(e.to_string()),
+                };
+                if writer.disconnected {
+                    lock(&core.default_end_reason)
+                        .get_or_insert_with(|| "session_dropped".to_string());
+                    let _ = core.state.compare_exchange(
+                        STATE_RECORDING,
+                        STATE_FINISHING,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                }
+                if core.state.load(Ordering::Acquire) != STATE_RECORDING {
+                    break tokio::task::spawn_blocking(move || writer.close())
+                        .await
+                        .map_err(|e| e.to_string());
+                }
+            }
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    let upload = match closed {
+        Ok(Closed::Archive { path, .. }) => match shared.upload_path(&path).await {
+            Some(r) => r,
+            None => in_spool(&core, path, "another task is uploading it".into()),
+        },
+        Ok(Closed::Nothing { reason, path }) => in_spool(
+            &core,
+            path.unwrap_or_else(|| shared.config.spool_dir.clone()),
+            reason,
+        ),
+        Err(e) => {
+            let reason = format!(
+                "the session writer failed ({e}); the spool file is recovered on the next start"
+            );
+            if core.set_error(reason.clone()) {
+                shared.report_issue(Some(&core.id), reason.clone());
+            }
+            in_spool(
+                &core,
+                shared
+                    .config
+                    .spool_dir
+                    .join(format!("{}{PART_SUFFIX}", core.id)),
+                reason,
+            )
+        }
+    };
+    let report = FinishReport {
+        upload,
+        dropped_samples: core
+            .tracks
+            .iter()
+            .map(|t| t.dropped_total.load(Ordering::Relaxed))
+            .sum(),
+        dropped_records: core.dropped_records_total.load(Ordering::Relaxed),
+        error: core.error(),
+    };
+    core.state.store(STATE_FINISHED, Ordering::Release);
+    lock(&shared.sessions).remove(&core.id);
+    core.report.send_replace(Some(report));
+}
+
+fn in_spool(core: &SessionCore, path: PathBuf, reason: String) -> UploadReport {
+    UploadReport {
+        session_id: core.id.to_string(),
+        key: String::new(),
+        bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+        recovered: false,
+        outcome: UploadOutcome::InSpool { path, reason },
+    }
+}
+
+/// Creates the spool directory and recovers `.part` files left by a crash.
+fn prepare_spool(dir: &Path) -> Result<Vec<String>, Vec<String>> {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return Err(vec![RecorderError::Spool {
+            path: dir.to_path_buf(),
+            action: "creating the directory",
+            source: e,
+        }
+        .to_string()]);
+    }
+    Ok(recover_parts(dir, &HashSet::new()))
+}
+
+fn list(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(suffix))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn closed_archives(dir: &Path) -> Vec<PathBuf> {
+    list(dir, ARCHIVE_SUFFIX)
+}
+
+/// Recovers every `.part` file that no live writer holds (its lock is free: the process that
+/// wrote it died) and renames it to a closed archive. Returns problems to report.
+fn recover_parts(dir: &Path, live: &HashSet<String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for part in list(dir, PART_SUFFIX) {
+        let name = part
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let id = name.trim_end_matches(PART_SUFFIX).to_string();
+        if live.contains(&id) {
+            continue;
+        }
+        let Ok(file) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&part)
+        else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue; // a live recorder (maybe another process) is writing it
+        }
+        match recover_in_place(&part) {
+            Ok(_) => {
+                let to = free_archive_path(dir, &id);
+                if let Err(e) = rename_durable(&part, &to) {
+                    problems.push(format!("cannot rename recovered {}: {e}", part.display()));
+                }
+            }
+            Err(e) => {
+                // nothing readable (e.g. killed before the header was written): set it aside
+                let aside = part.with_extension("part.unreadable");
+                let _ = std::fs::rename(&part, &aside);
+                problems.push(format!(
+                    "spool file {} holds no recoverable archive ({e}); moved to {}",
+                    part.display(),
+                    aside.display()
+                ));
+            }
+        }
+        drop(file);
+    }
+    problems
+}

@@ -1,0 +1,103 @@
+//! What the recorder tells its caller: per-session status, finish and upload reports, and the
+//! recorder's health.
+
+use std::path::PathBuf;
+
+/// Where an archive ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// Stored and verified under the report's key; the spool copy is deleted.
+    Uploaded,
+    /// Still in the spool at `path` (the store failed, the deadline passed, or recording
+    /// failed before the archive could be closed). It is uploaded by
+    /// [`crate::Recorder::upload_pending`], the periodic retry, or the next recorder start.
+    InSpool { path: PathBuf, reason: String },
+}
+
+/// The result of uploading one archive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadReport {
+    pub session_id: String,
+    /// Object key (path inside the store, prefix included).
+    pub key: String,
+    /// Size of the archive in bytes.
+    pub bytes: u64,
+    /// The archive was rebuilt by recovery (crash, kill, full disk).
+    pub recovered: bool,
+    pub outcome: UploadOutcome,
+}
+
+impl UploadReport {
+    pub fn is_uploaded(&self) -> bool {
+        self.outcome == UploadOutcome::Uploaded
+    }
+}
+
+/// What [`crate::Session::finish`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishReport {
+    pub upload: UploadReport,
+    /// Audio samples (per channel, all tracks) dropped because the queue or the memory budget
+    /// was full, or the spool failed.
+    pub dropped_samples: u64,
+    /// Control records dropped for the same reasons.
+    pub dropped_records: u64,
+    /// The first recording error of the session (e.g. the spool disk filled up), if any.
+    pub error: Option<String>,
+}
+
+/// Lifecycle of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    Recording,
+    /// `finish` was called (or the recorder is shutting down): new records are refused.
+    Finishing,
+    Finished,
+}
+
+/// A snapshot of one session's counters ([`crate::Session::status`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionStatus {
+    pub session_id: String,
+    pub state: SessionState,
+    /// Recording failed (spool unwritable or full): records are now counted and dropped.
+    pub degraded: bool,
+    /// Records written to the spool archive so far (audio frames included).
+    pub records_written: u64,
+    pub dropped_samples: u64,
+    pub dropped_records: u64,
+    /// The first error of the session; later errors are only counted.
+    pub error: Option<String>,
+}
+
+/// A problem the recorder hit in the background, handed to the `on_error` callback once per
+/// session (or once per spool file for uploads) and kept as [`Health::last_error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub session_id: Option<String>,
+    pub message: String,
+}
+
+/// A snapshot of the recorder ([`crate::Recorder::health`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub open_sessions: usize,
+    /// Bytes queued by all sessions (against the memory budget).
+    pub queued_bytes: usize,
+    pub memory_budget: usize,
+    /// Problems reported so far (each session's first error, failed uploads, …).
+    pub errors: u64,
+    pub last_error: Option<String>,
+}
+
+/// What [`crate::Recorder::shutdown`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Sessions finished by the shutdown (or finishing while it ran), with their outcome.
+    pub sessions: Vec<FinishReport>,
+    /// Other spool archives uploaded (or tried) while shutting down.
+    pub pending: Vec<UploadReport>,
+    /// Sessions that did not close within the deadline: their spool files stay and are
+    /// recovered and uploaded on the next start.
+    pub timed_out: Vec<String>,
+}
