@@ -1,0 +1,111 @@
+//! The call at a glance: who, when, how long, outcome, and the numbers that say whether it
+//! went well (e2e percentiles, slow turns, interruptions, errors, dropped data).
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+
+use super::theme;
+use crate::tui::app::App;
+use crate::tui::sanitize::inline;
+use crate::tui::timefmt::{clock, dur, opt_dur};
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App) {
+    let t = theme(app);
+    let s = &app.call.archive.summary;
+    let h = &s.header;
+    let totals = &s.totals;
+    let outcome = match (&totals.outcome, &totals.end_reason) {
+        (Some(o), Some(r)) => format!("{} ({})", inline(o), inline(r)),
+        (Some(o), None) => inline(o).into_owned(),
+        (None, Some(r)) => inline(r).into_owned(),
+        (None, None) if app.call.live.is_some() => "in progress".into(),
+        (None, None) => "—".into(),
+    };
+    let line1 = Line::from(vec![
+        Span::styled(inline(&h.session_id).into_owned(), t.title()),
+        Span::raw(format!("  started {}", inline(&h.started_at))),
+        Span::raw(format!("  duration {}", clock(s.duration_ns))),
+        Span::raw(format!(
+            "  agent {} {}",
+            inline(&h.agent.name),
+            inline(&h.agent.version)
+        )),
+        Span::raw(format!("  outcome {outcome}")),
+    ]);
+    let slow = s.turns.iter().filter(|x| app.is_slow(x)).count();
+    let mut spans = vec![
+        Span::raw(format!("turns {}", s.turns.len())),
+        Span::raw(format!(
+            "  e2e p50 {} p95 {}",
+            opt_dur(totals.e2e_p50_ns),
+            opt_dur(totals.e2e_p95_ns)
+        )),
+        Span::styled(
+            format!("  slow {slow} (>{})", dur(app.opts.slow_ns as i64)),
+            if slow > 0 { t.warn() } else { t.plain() },
+        ),
+        Span::raw(format!("  interruptions {}", totals.interruptions)),
+        Span::styled(
+            format!("  errors {}", totals.errors + totals.tool_errors),
+            if totals.errors + totals.tool_errors > 0 {
+                t.error()
+            } else {
+                t.plain()
+            },
+        ),
+    ];
+    if totals.dropped.is_empty() {
+        spans.push(Span::raw("  dropped none"));
+    } else {
+        let d: Vec<String> = totals
+            .dropped
+            .iter()
+            .map(|d| format!("{} {} {}", d.count, inline(&d.unit), inline(&d.what)))
+            .collect();
+        spans.push(Span::styled(
+            format!("  ⚠ dropped {}", d.join(", ")),
+            t.warn(),
+        ));
+    }
+    let block = Block::bordered()
+        .title(Line::from(" calltape replay ").style(t.title()))
+        .border_style(t.dim());
+    let lines = if area.height >= 4 {
+        vec![line1, Line::from(spans)]
+    } else {
+        let mut l = line1;
+        l.spans.push(Span::raw("  │ "));
+        l.spans.extend(spans);
+        vec![l]
+    };
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// One line above everything: a damaged archive, or a recording being followed.
+pub fn render_notice(frame: &mut Frame, area: Rect, app: &App) {
+    let t = theme(app);
+    let mut spans = Vec::new();
+    if let Some(live) = &app.call.live {
+        let state = if live.finished {
+            "■ recording closed".to_string()
+        } else if live.error.is_some() {
+            "⚠ stopped at damage".to_string()
+        } else {
+            "● LIVE".to_string()
+        };
+        spans.push(Span::styled(
+            format!(
+                "{state}: following {} ({} bytes read)  ",
+                inline(&live.path.display().to_string()),
+                live.good_bytes
+            ),
+            t.warn(),
+        ));
+    }
+    if let Some(n) = &app.call.notice {
+        spans.push(Span::styled(format!("⚠ {}", inline(n)), t.error()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}

@@ -1,0 +1,71 @@
+//! Pure drawing: `render(frame, &App)` lays the screen out and calls one function per region,
+//! each `render(frame, area, &App)` in its own file. Nothing here changes state or does I/O.
+
+mod details;
+mod header;
+mod help;
+mod status;
+mod timeline;
+mod transcript;
+mod turns;
+
+use ratatui::text::Line;
+use ratatui::widgets::{Block, BorderType, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::app::{App, Pane};
+use super::layout::{self, MIN_HEIGHT, MIN_WIDTH};
+use super::theme::Theme;
+
+pub fn render(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    if layout::too_small(area) {
+        let msg = format!(
+            "terminal too small: {}×{} (calltape replay needs at least {MIN_WIDTH}×{MIN_HEIGHT}); resize or press q",
+            area.width, area.height
+        );
+        frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
+        return;
+    }
+    let a = layout::areas(area, has_notice(app));
+    header::render(frame, a.header, app);
+    if let Some(n) = a.notice {
+        header::render_notice(frame, n, app);
+    }
+    timeline::render(frame, a.timeline, app);
+    turns::render(frame, a.turns, app);
+    transcript::render(frame, a.transcript, app);
+    details::render(frame, a.details, app);
+    status::render(frame, a.status, app);
+    if app.help {
+        help::render(frame, area, app);
+    }
+}
+
+/// Whether a notice line is shown (damaged archive, live recording).
+pub fn has_notice(app: &App) -> bool {
+    app.call.notice.is_some() || app.call.live.is_some()
+}
+
+pub(crate) fn theme(app: &App) -> Theme {
+    Theme {
+        color: app.opts.color,
+    }
+}
+
+/// A pane's frame; the focused pane has a thick border and a `●` in its title.
+pub(crate) fn pane_block<'a>(app: &App, pane: Pane, title: Line<'a>) -> Block<'a> {
+    let t = theme(app);
+    let focused = app.focus == pane;
+    let mut title = title;
+    if focused {
+        title.spans.insert(0, "● ".into());
+    }
+    let b = Block::bordered().title(title);
+    if focused {
+        b.border_type(BorderType::Thick)
+            .border_style(t.focus_border())
+    } else {
+        b.border_style(t.dim())
+    }
+}
