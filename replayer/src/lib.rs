@@ -8,3 +8,4 @@ pub mod cli;
 pub mod error;
 pub mod export;
 pub mod source;
+pub mod tui;
