@@ -159,9 +159,8 @@ async fn archives_left_by_a_shutdown_with_the_store_down_go_up_on_next_start() {
         .build()
         .await
         .unwrap();
-    // waits for the start-up upload run, then finds nothing left
-    let rest = rec2.upload_pending().await;
-    assert!(rest.is_empty(), "{rest:?}");
+    // the start-up run (or this call, whichever takes the spool first) uploads both
+    rec2.upload_pending().await;
     assert!(spool_files(spool.path()).is_empty());
     let store = s3.store("calls");
     for id in ["call-a", "call-b"] {
