@@ -1,13 +1,78 @@
-//! `calltape index` (not implemented yet).
+//! `calltape index <dir | file | s3://bucket/prefix>...`: builds or updates the catalog from
+//! the archives' tails. Incremental (unchanged objects are skipped), damaged archives are
+//! listed with the reason instead of stopping the run.
+//!
+//! `--json`: `{schema: "calltape.index/1", catalog, listed, indexed, unchanged, damaged,
+//! removed, seconds, archives_per_second, damaged_archives: [{location, reason}]}`.
 
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use crate::catalog::indexer::{self, IndexOptions};
+use crate::catalog::{self, query, schema};
 use crate::error::{AppError, Result};
+use crate::export::print_json;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Archive or location.
-    pub target: Option<String>,
+    /// Directories, archive files, or object-store prefixes (s3://bucket/prefix).
+    #[arg(required = true, value_name = "DIR|URL")]
+    pub targets: Vec<String>,
+    /// Catalog file (default: $XDG_DATA_HOME/calltape/catalog.sqlite).
+    #[arg(long, env = "CALLTAPE_CATALOG", value_name = "PATH")]
+    pub catalog: Option<PathBuf>,
+    /// Also read each archive's control chunks: tool names, error messages, usage per model.
+    #[arg(long)]
+    pub deep: bool,
+    /// Re-read every archive, even unchanged ones.
+    #[arg(long)]
+    pub force: bool,
+    /// Keep catalog entries whose archive is no longer under a listed directory or prefix.
+    #[arg(long)]
+    pub keep_missing: bool,
+    /// Print machine-readable JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
-pub async fn run(_args: Args) -> Result<i32> {
-    Err(AppError::Other("'index' is not implemented yet".into()))
+pub async fn run(args: Args) -> Result<i32> {
+    let path = catalog::path(args.catalog.as_deref())?;
+    let mut conn = schema::open_rw(&path)?;
+    let opts = IndexOptions {
+        deep: args.deep,
+        force: args.force,
+        keep_missing: args.keep_missing,
+    };
+    let report = indexer::index(&mut conn, &args.targets, &opts).await?;
+    let damaged = query::damaged(&conn)?;
+    if args.json {
+        let mut v = serde_json::to_value(&report).map_err(|e| AppError::Other(e.to_string()))?;
+        v["schema"] = json!("calltape.index/1");
+        v["catalog"] = json!(path.display().to_string());
+        v["damaged_archives"] = damaged
+            .iter()
+            .map(|(l, r)| json!({"location": l, "reason": r}))
+            .collect();
+        print_json(&v);
+        return Ok(0);
+    }
+    crate::outln!(
+        "catalog {}: {} archives listed, {} indexed, {} unchanged, {} damaged, {} removed in {:.2}s ({:.0}/s)",
+        path.display(),
+        report.listed,
+        report.indexed,
+        report.unchanged,
+        report.damaged,
+        report.removed,
+        report.seconds,
+        report.archives_per_second
+    );
+    if !damaged.is_empty() {
+        crate::outln!("damaged archives ({}):", damaged.len());
+        for (loc, reason) in &damaged {
+            crate::outln!("  {loc}: {reason}");
+        }
+    }
+    Ok(0)
 }

@@ -62,7 +62,7 @@ pub async fn run(args: Args) -> Result<i32> {
     if args.json {
         print_json(&to_json(&args.archive, &call, slow_ns, &flags));
     } else {
-        print!("{}", render(&args.archive, &call, slow_ns, &flags));
+        crate::out!("{}", render(&args.archive, &call, slow_ns, &flags));
     }
     Ok(0)
 }

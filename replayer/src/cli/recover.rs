@@ -105,7 +105,7 @@ pub async fn run(args: Args) -> Result<i32> {
         return Ok(0);
     }
     if report.intact {
-        println!(
+        crate::outln!(
             "{} was already intact; wrote a copy to {}",
             args.archive,
             out_path.display()
@@ -113,8 +113,8 @@ pub async fn run(args: Args) -> Result<i32> {
         return Ok(0);
     }
     let total = report.kept_bytes + report.lost_bytes;
-    println!("recovered {} → {}", args.archive, out_path.display());
-    println!(
+    crate::outln!("recovered {} → {}", args.archive, out_path.display());
+    crate::outln!(
         "  kept   {} of {} bytes, {} chunks, {} records, up to session time {}",
         report.kept_bytes,
         total,
@@ -122,12 +122,13 @@ pub async fn run(args: Args) -> Result<i32> {
         report.records_kept,
         format_clock(report.last_time_ns)
     );
-    println!(
+    crate::outln!(
         "  lost   {} bytes after byte {}",
-        report.lost_bytes, report.kept_bytes
+        report.lost_bytes,
+        report.kept_bytes
     );
     if !report.reason.is_empty() {
-        println!("  reason {}", report.reason);
+        crate::outln!("  reason {}", report.reason);
     }
     Ok(0)
 }

@@ -201,9 +201,9 @@ pub async fn run(args: Args) -> Result<i32> {
         }));
         return Ok(code);
     }
-    println!("verify {} ({} bytes)", args.archive, source.len());
+    crate::outln!("verify {} ({} bytes)", args.archive, source.len());
     match &footer {
-        Ok(a) => println!(
+        Ok(a) => crate::outln!(
             "  footer   ok: {} chunks indexed{}",
             a.footer.chunk_count,
             if a.footer.recovered() {
@@ -212,36 +212,39 @@ pub async fn run(args: Args) -> Result<i32> {
                 ""
             }
         ),
-        Err(_) => println!("  footer   MISSING OR DAMAGED"),
+        Err(_) => crate::outln!("  footer   MISSING OR DAMAGED"),
     }
     if footer.is_ok() {
-        println!(
+        crate::outln!(
             "  chunks   {} of {checked} decode with good CRCs",
             checked - bad
         );
     }
     if let Ok(s) = &scan {
         let r = &s.report;
-        println!(
+        crate::outln!(
             "  scan     {} chunks / {} records readable from the start, {} bytes kept, {} lost",
-            r.chunks_kept, r.records_kept, r.kept_bytes, r.lost_bytes
+            r.chunks_kept,
+            r.records_kept,
+            r.kept_bytes,
+            r.lost_bytes
         );
     }
     match summary_matches {
-        Some(true) => println!("  summary  matches the records"),
-        Some(false) => println!("  summary  DIFFERS from the records"),
+        Some(true) => crate::outln!("  summary  matches the records"),
+        Some(false) => crate::outln!("  summary  DIFFERS from the records"),
         None => {}
     }
     for p in &problems {
-        println!("  PROBLEM  {}", p.line());
+        crate::outln!("  PROBLEM  {}", p.line());
     }
     match code {
-        EXIT_INTACT => println!("result: INTACT"),
-        EXIT_DAMAGED => println!(
+        EXIT_INTACT => crate::outln!("result: INTACT"),
+        EXIT_DAMAGED => crate::outln!(
             "result: DAMAGED, partly recoverable (exit 3): `calltape recover {}` writes a closed copy of what survives",
             args.archive
         ),
-        _ => println!("result: UNREADABLE (exit 1): nothing in this file can be recovered"),
+        _ => crate::outln!("result: UNREADABLE (exit 1): nothing in this file can be recovered"),
     }
     Ok(code)
 }
@@ -255,7 +258,7 @@ fn report_unreadable(args: &Args, message: &str) -> Result<i32> {
             "problems": [{"kind": "file", "offset": null, "chunk": null, "lane": null, "message": message}],
         }));
     } else {
-        println!(
+        crate::outln!(
             "verify {}\n  PROBLEM  {message}\nresult: UNREADABLE (exit 1)",
             args.archive
         );

@@ -12,10 +12,36 @@ pub mod wav;
 
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &serde_json::Value) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("JSON values serialize")
-    );
+    let mut s = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    s.push('\n');
+    emit(&s);
+}
+
+/// Writes `text` to stdout. A closed pipe (`calltape ls | head`) ends the process quietly
+/// instead of panicking.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("calltape: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` to stdout through [`emit`].
+#[macro_export]
+macro_rules! out {
+    ($($t:tt)*) => { $crate::export::emit(&format!($($t)*)) };
+}
+
+/// `println!` to stdout through [`emit`].
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::export::emit("\n") };
+    ($($t:tt)*) => { $crate::export::emit(&format!("{}\n", format_args!($($t)*))) };
 }
 
 /// The turn each record belongs to: its own `turn`, else the turn most recently started

@@ -1,0 +1,717 @@
+//! `calltape index`: lists archives under directories and object-store prefixes, reads only
+//! each one's tail (footer, summary, chunk index: one suffix GET per object, 32 in flight),
+//! and writes sessions, turns, usage (and with `--deep`, tool calls and errors read from the
+//! control chunks) into the catalog. Unchanged objects (same size and ETag or mtime) are
+//! skipped; archives that cannot be opened go to the `damaged` table with the reason.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
+use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use calltape_format::reader::TAIL_FETCH;
+use calltape_format::{
+    decode_chunk_frame, Archive, OpenStep, Opener, Record, Summary, TimedRecord,
+};
+
+use crate::error::{AppError, Result};
+use crate::source::store_for_url;
+
+/// Requests in flight while indexing.
+pub const CONCURRENCY: usize = 32;
+/// Results written per transaction.
+const BATCH: usize = 2000;
+
+#[derive(Debug, Clone, Default)]
+pub struct IndexOptions {
+    /// Also read each archive's control chunks for tool names and error messages.
+    pub deep: bool,
+    /// Re-read every archive, even unchanged ones.
+    pub force: bool,
+    /// Keep catalog entries whose object disappeared from a listed root.
+    pub keep_missing: bool,
+}
+
+/// What an index run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IndexReport {
+    pub listed: u64,
+    pub indexed: u64,
+    pub unchanged: u64,
+    pub damaged: u64,
+    pub removed: u64,
+    pub seconds: f64,
+    pub archives_per_second: f64,
+}
+
+/// One root to index: a store and the prefix to list in it.
+struct Root {
+    store: Arc<dyn ObjectStore>,
+    prefix: Option<StorePath>,
+    /// Turns an object path into the location string kept in the catalog.
+    base: Base,
+    /// A single object rather than a prefix.
+    single: Option<StorePath>,
+}
+
+#[derive(Clone)]
+enum Base {
+    Dir(PathBuf),
+    Url(url::Url),
+}
+
+impl Base {
+    fn location(&self, p: &StorePath) -> String {
+        match self {
+            Base::Dir(d) => d.join(p.as_ref()).display().to_string(),
+            Base::Url(u) => {
+                let mut u = u.clone();
+                u.set_path(&format!("/{p}"));
+                u.to_string()
+            }
+        }
+    }
+
+    /// Locations under this root start with this.
+    fn prefix_string(&self, prefix: Option<&StorePath>) -> String {
+        match (self, prefix) {
+            (Base::Dir(d), _) => format!("{}/", d.display()),
+            (Base::Url(_), p) => {
+                let loc = self.location(&p.cloned().unwrap_or_default());
+                if loc.ends_with('/') {
+                    loc
+                } else {
+                    format!("{loc}/")
+                }
+            }
+        }
+    }
+}
+
+fn root_for(target: &str) -> Result<Root> {
+    if target.contains("://") && !target.starts_with("file://") {
+        let url = url::Url::parse(target).map_err(|e| AppError::BadLocation {
+            location: target.to_string(),
+            reason: e.to_string(),
+        })?;
+        let (store, path) = store_for_url(&url)?;
+        let mut base_url = url.clone();
+        base_url.set_query(None);
+        let single = path.as_ref().ends_with(".calltape").then(|| path.clone());
+        return Ok(Root {
+            store,
+            prefix: (!path.as_ref().is_empty()).then_some(path),
+            base: Base::Url(base_url),
+            single,
+        });
+    }
+    let path = match crate::source::Location::parse(target)? {
+        crate::source::Location::File(p) => p,
+        crate::source::Location::Url(_) => unreachable!("file URLs become paths"),
+    };
+    let abs = path.canonicalize().map_err(|e| AppError::Io {
+        what: format!("cannot index {}", path.display()),
+        source: e,
+    })?;
+    let (dir, single) = if abs.is_file() {
+        let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+        let name = abs
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (dir, Some(StorePath::from(name)))
+    } else {
+        (abs, None)
+    };
+    let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| AppError::BadLocation {
+        location: dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(Root {
+        store: Arc::new(store),
+        prefix: None,
+        base: Base::Dir(dir),
+        single,
+    })
+}
+
+/// What the catalog already knows about a location.
+struct Known {
+    size: i64,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    deep: bool,
+}
+
+fn known(conn: &Connection) -> Result<HashMap<String, Known>> {
+    let mut out = HashMap::new();
+    let mut stmt = conn
+        .prepare(
+            "SELECT location, size_bytes, etag, last_modified, deep FROM sessions
+             UNION ALL SELECT location, size_bytes, etag, last_modified, 1 FROM damaged",
+        )
+        .map_err(cat)?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Known {
+                    size: r.get(1)?,
+                    etag: r.get(2)?,
+                    last_modified: r.get(3)?,
+                    deep: r.get::<_, i64>(4)? != 0,
+                },
+            ))
+        })
+        .map_err(cat)?;
+    for row in rows {
+        let (loc, k) = row.map_err(cat)?;
+        out.insert(loc, k);
+    }
+    Ok(out)
+}
+
+fn cat(e: rusqlite::Error) -> AppError {
+    AppError::Catalog(e.to_string())
+}
+
+fn unchanged(k: &Known, meta: &ObjectMeta, deep: bool) -> bool {
+    if k.size != meta.size as i64 || (deep && !k.deep) {
+        return false;
+    }
+    match (&k.etag, &meta.e_tag) {
+        (Some(a), Some(b)) => a == b,
+        _ => k.last_modified.as_deref() == Some(meta.last_modified.to_rfc3339().as_str()),
+    }
+}
+
+/// An archive read for the catalog, or why it could not be.
+enum Fetched {
+    Ok {
+        meta: ObjectMeta,
+        location: String,
+        summary: Box<Summary>,
+        recovered: bool,
+        deep: Option<DeepRecords>,
+    },
+    Damaged {
+        meta: ObjectMeta,
+        location: String,
+        reason: String,
+    },
+}
+
+/// What `--deep` reads from the control chunks.
+#[derive(Default)]
+pub struct DeepRecords {
+    pub tool_calls: Vec<(Option<u32>, calltape_format::ToolCall)>,
+    /// (turn, time_ns, kind, source, message)
+    pub errors: Vec<(Option<u32>, u64, &'static str, Option<String>, String)>,
+    /// (model, provider) → usage
+    pub usage: Vec<calltape_format::Usage>,
+}
+
+async fn open_tail(
+    store: &dyn ObjectStore,
+    path: &StorePath,
+    size: u64,
+) -> std::result::Result<Archive, String> {
+    if size < 52 {
+        return Err(format!("{size} bytes: too short to be a closed archive"));
+    }
+    let got = store
+        .get_opts(
+            path,
+            GetOptions {
+                range: Some(GetRange::Suffix(TAIL_FETCH)),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("read failed: {e}"))?;
+    let start = got.range.start;
+    let len = got.meta.size;
+    let bytes = got.bytes().await.map_err(|e| format!("read failed: {e}"))?;
+    let mut opener = Opener::new(len);
+    let mut step = opener.feed(start, &bytes).map_err(|e| e.to_string())?;
+    loop {
+        match step {
+            OpenStep::Ready(a) => return Ok(*a),
+            OpenStep::Need(range) => {
+                let more = store
+                    .get_range(path, range.clone())
+                    .await
+                    .map_err(|e| format!("read failed: {e}"))?;
+                step = opener.feed(range.start, &more).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+}
+
+async fn read_deep(
+    store: &dyn ObjectStore,
+    path: &StorePath,
+    archive: &Archive,
+) -> std::result::Result<DeepRecords, String> {
+    let mut records: Vec<TimedRecord> = Vec::new();
+    for entry in archive.index.iter().filter(|e| e.lane == 0) {
+        let bytes = store
+            .get_range(path, entry.frame_range())
+            .await
+            .map_err(|e| format!("read failed: {e}"))?;
+        let chunk = decode_chunk_frame(entry, &bytes).map_err(|e| e.to_string())?;
+        records.extend(chunk.records);
+    }
+    records.sort_by_key(|r| r.time_ns);
+    let turns = crate::export::turns_of(&records);
+    let mut deep = DeepRecords::default();
+    for (r, turn) in records.into_iter().zip(turns) {
+        match r.record {
+            Record::ToolCall(c) => deep.tool_calls.push((turn, c)),
+            Record::Event(e) if e.name == "error" => {
+                let get = |k: &str| {
+                    e.attributes
+                        .get(k)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                };
+                deep.errors.push((
+                    turn,
+                    r.time_ns,
+                    "event",
+                    get("source"),
+                    get("message").unwrap_or_else(|| {
+                        serde_json::Value::Object(e.attributes.clone()).to_string()
+                    }),
+                ));
+            }
+            Record::Log(l) if l.level.eq_ignore_ascii_case("error") => {
+                deep.errors
+                    .push((turn, r.time_ns, "log", Some(l.target), l.message));
+            }
+            Record::Usage(u) => {
+                match deep
+                    .usage
+                    .iter_mut()
+                    .find(|x| x.model == u.model && x.provider == u.provider)
+                {
+                    Some(x) => {
+                        x.prompt_tokens += u.prompt_tokens;
+                        x.completion_tokens += u.completion_tokens;
+                        x.cached_tokens += u.cached_tokens;
+                        x.stt_audio_seconds += u.stt_audio_seconds;
+                        x.tts_audio_seconds += u.tts_audio_seconds;
+                        x.tts_characters += u.tts_characters;
+                    }
+                    None => deep.usage.push(calltape_format::Usage { turn: None, ..u }),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(deep)
+}
+
+async fn fetch(
+    store: Arc<dyn ObjectStore>,
+    meta: ObjectMeta,
+    location: String,
+    deep: bool,
+) -> Fetched {
+    match open_tail(store.as_ref(), &meta.location, meta.size).await {
+        Ok(archive) => {
+            let deep_records = if deep {
+                match read_deep(store.as_ref(), &meta.location, &archive).await {
+                    Ok(d) => Some(d),
+                    Err(reason) => {
+                        return Fetched::Damaged {
+                            meta,
+                            location,
+                            reason: format!("control chunks unreadable: {reason}"),
+                        }
+                    }
+                }
+            } else {
+                None
+            };
+            Fetched::Ok {
+                recovered: archive.footer.recovered() || archive.summary.recovery.is_some(),
+                summary: Box::new(archive.summary),
+                meta,
+                location,
+                deep: deep_records,
+            }
+        }
+        Err(reason) => Fetched::Damaged {
+            meta,
+            location,
+            reason,
+        },
+    }
+}
+
+/// Indexes `targets` (directories, files, object-store URLs) into `conn`.
+pub async fn index(
+    conn: &mut Connection,
+    targets: &[String],
+    opts: &IndexOptions,
+) -> Result<IndexReport> {
+    let started = Instant::now();
+    let mut report = IndexReport::default();
+    let known = known(conn)?;
+    let spinner = crate::export::progress::spinner("listing");
+    // list every root first
+    let mut work: Vec<(Arc<dyn ObjectStore>, ObjectMeta, String)> = Vec::new();
+    let mut listed_prefixes: Vec<(String, HashSet<String>)> = Vec::new();
+    for target in targets {
+        let root = root_for(target)?;
+        let metas: Vec<ObjectMeta> = match &root.single {
+            Some(p) => vec![root
+                .store
+                .head(p)
+                .await
+                .map_err(|e| AppError::store(target, e))?],
+            None => root
+                .store
+                .list(root.prefix.as_ref())
+                .try_filter(|m| futures::future::ready(m.location.as_ref().ends_with(".calltape")))
+                .inspect_ok(|_| spinner.inc(1))
+                .try_collect()
+                .await
+                .map_err(|e| AppError::store(target, e))?,
+        };
+        let mut seen = HashSet::new();
+        for meta in metas {
+            let location = root.base.location(&meta.location);
+            seen.insert(location.clone());
+            work.push((root.store.clone(), meta, location));
+        }
+        if root.single.is_none() {
+            listed_prefixes.push((root.base.prefix_string(root.prefix.as_ref()), seen));
+        }
+    }
+    spinner.finish_and_clear();
+    report.listed = work.len() as u64;
+    let todo: Vec<_> = work
+        .into_iter()
+        .filter(|(_, meta, loc)| {
+            opts.force
+                || !known
+                    .get(loc)
+                    .is_some_and(|k| unchanged(k, meta, opts.deep))
+        })
+        .collect();
+    report.unchanged = report.listed - todo.len() as u64;
+    let bar = crate::export::progress::bar(todo.len() as u64, "indexing");
+    let deep = opts.deep;
+    let mut results = futures::stream::iter(todo)
+        .map(|(store, meta, location)| tokio::spawn(fetch(store, meta, location, deep)))
+        .buffer_unordered(CONCURRENCY);
+    let now = chrono::Utc::now().to_rfc3339();
+    let mut tx = conn.transaction().map_err(cat)?;
+    let mut in_tx = 0usize;
+    while let Some(res) = results.next().await {
+        let fetched = res.map_err(|e| AppError::Other(format!("index task failed: {e}")))?;
+        match &fetched {
+            Fetched::Ok { .. } => report.indexed += 1,
+            Fetched::Damaged { .. } => report.damaged += 1,
+        }
+        write(&tx, &fetched, &now)?;
+        bar.inc(1);
+        in_tx += 1;
+        if in_tx >= BATCH {
+            tx.commit().map_err(cat)?;
+            tx = conn.transaction().map_err(cat)?;
+            in_tx = 0;
+        }
+    }
+    // objects that disappeared from a listed prefix
+    if !opts.keep_missing {
+        for (prefix, seen) in &listed_prefixes {
+            for loc in known
+                .keys()
+                .filter(|l| l.starts_with(prefix.as_str()) && !seen.contains(*l))
+            {
+                remove(&tx, loc)?;
+                report.removed += 1;
+            }
+        }
+    }
+    tx.commit().map_err(cat)?;
+    bar.finish_and_clear();
+    conn.execute_batch("PRAGMA optimize;").map_err(cat)?;
+    report.seconds = started.elapsed().as_secs_f64();
+    let read = report.indexed + report.damaged;
+    report.archives_per_second = if report.seconds > 0.0 {
+        read as f64 / report.seconds
+    } else {
+        0.0
+    };
+    Ok(report)
+}
+
+fn remove(tx: &Connection, location: &str) -> Result<()> {
+    tx.prepare_cached(
+        "DELETE FROM turn_text WHERE rowid IN
+           (SELECT t.rowid FROM turns t JOIN sessions s ON s.sid = t.sid WHERE s.location = ?1)",
+    )
+    .and_then(|mut s| s.execute([location]))
+    .map_err(cat)?;
+    tx.prepare_cached("DELETE FROM sessions WHERE location = ?1")
+        .and_then(|mut s| s.execute([location]))
+        .map_err(cat)?;
+    tx.prepare_cached("DELETE FROM damaged WHERE location = ?1")
+        .and_then(|mut s| s.execute([location]))
+        .map_err(cat)?;
+    Ok(())
+}
+
+fn ms(ns: i64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn write(tx: &Connection, fetched: &Fetched, now: &str) -> Result<()> {
+    match fetched {
+        Fetched::Damaged {
+            meta,
+            location,
+            reason,
+        } => {
+            remove(tx, location)?;
+            tx.prepare_cached(
+                "INSERT INTO damaged (location, size_bytes, etag, last_modified, reason, indexed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    location,
+                    meta.size as i64,
+                    meta.e_tag,
+                    meta.last_modified.to_rfc3339(),
+                    reason,
+                    now
+                ])
+            })
+            .map_err(cat)?;
+        }
+        Fetched::Ok {
+            meta,
+            location,
+            summary,
+            recovered,
+            deep,
+        } => {
+            remove(tx, location)?;
+            insert_session(tx, meta, location, summary, *recovered, deep.as_ref(), now)?;
+        }
+    }
+    Ok(())
+}
+
+fn day_of(unix_ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(unix_ns)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// Inserts one session with its turns, usage and (deep) tool calls and errors.
+pub fn insert_session(
+    tx: &Connection,
+    meta: &ObjectMeta,
+    location: &str,
+    s: &Summary,
+    recovered: bool,
+    deep: Option<&DeepRecords>,
+    now: &str,
+) -> Result<()> {
+    let h = &s.header;
+    let t = &s.totals;
+    let max_e2e = s
+        .turns
+        .iter()
+        .filter_map(|t| t.latency.valid_e2e_ns())
+        .max();
+    tx.prepare_cached(
+        "INSERT INTO sessions (location, session_id, started_at, started_at_unix_ns, started_day,
+            agent_name, agent_version, environment, tags_json, duration_ms, turns, records,
+            interruptions, errors, tool_calls, tool_errors, e2e_p50_ms, e2e_p95_ms, max_e2e_ms,
+            end_reason, outcome, recovered, recovery_reason, dropped_json, size_bytes, etag,
+            last_modified, deep, indexed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            location,
+            h.session_id,
+            h.started_at,
+            h.started_at_unix_ns,
+            day_of(h.started_at_unix_ns),
+            h.agent.name,
+            h.agent.version,
+            h.environment,
+            serde_json::Value::Object(h.tags.clone()).to_string(),
+            s.duration_ns as f64 / 1e6,
+            t.turns,
+            t.records as i64,
+            t.interruptions,
+            t.errors,
+            t.tool_calls,
+            t.tool_errors,
+            t.e2e_p50_ns.map(ms),
+            t.e2e_p95_ns.map(ms),
+            max_e2e.map(ms),
+            t.end_reason,
+            t.outcome,
+            recovered,
+            s.recovery.as_ref().map(|r| r.reason.clone()),
+            serde_json::to_string(&t.dropped).expect("serializes"),
+            meta.size as i64,
+            meta.e_tag,
+            meta.last_modified.to_rfc3339(),
+            deep.is_some(),
+            now,
+        ])
+    })
+    .map_err(cat)?;
+    let sid = tx.last_insert_rowid();
+    {
+        let mut turn_stmt = tx
+            .prepare_cached(
+                "INSERT INTO turns (sid, turn, speaker, start_ms, end_ms, user_text, agent_text,
+                    interrupted, errors, tool_calls, tool_errors, e2e_ms, e2e_valid, eou_ms, stt_ms,
+                    llm_ms, tool_ms, tts_ms, rest_ms, reported_e2e_ms, flags)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                    ?18, ?19, ?20, ?21)",
+            )
+            .map_err(cat)?;
+        let mut text_stmt = tx
+            .prepare_cached(
+                "INSERT INTO turn_text (rowid, user_text, agent_text) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(cat)?;
+        for turn in &s.turns {
+            let l = &turn.latency;
+            turn_stmt
+                .execute(params![
+                    sid,
+                    turn.turn,
+                    turn.speaker.to_string(),
+                    turn.start_ns as f64 / 1e6,
+                    turn.end_ns.map(|e| e as f64 / 1e6),
+                    turn.user_text,
+                    turn.agent_text,
+                    turn.interrupted,
+                    turn.errors,
+                    turn.tool_calls,
+                    turn.tool_errors,
+                    l.e2e_ns.map(ms),
+                    l.valid_e2e_ns().is_some(),
+                    l.eou_ns.map(ms),
+                    l.stt_ns.map(ms),
+                    l.llm_ttft_ns.map(ms),
+                    l.tool_ns.map(ms),
+                    l.tts_ttfb_ns.map(ms),
+                    l.rest_ns.map(ms),
+                    l.reported_e2e_ns.map(ms),
+                    l.flags.join(","),
+                ])
+                .map_err(cat)?;
+            if !turn.user_text.is_empty() || !turn.agent_text.is_empty() {
+                let rowid = tx.last_insert_rowid();
+                text_stmt
+                    .execute(params![rowid, turn.user_text, turn.agent_text])
+                    .map_err(cat)?;
+            }
+        }
+    }
+    let mut usage_stmt = tx
+        .prepare_cached(
+            "INSERT INTO usage (sid, model, provider, prompt_tokens, completion_tokens, cached_tokens,
+                stt_audio_seconds, tts_audio_seconds, tts_characters)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(cat)?;
+    match deep.filter(|d| !d.usage.is_empty()) {
+        Some(d) => {
+            for u in &d.usage {
+                usage_stmt
+                    .execute(params![
+                        sid,
+                        u.model,
+                        u.provider,
+                        u.prompt_tokens as i64,
+                        u.completion_tokens as i64,
+                        u.cached_tokens as i64,
+                        u.stt_audio_seconds,
+                        u.tts_audio_seconds,
+                        u.tts_characters as i64
+                    ])
+                    .map_err(cat)?;
+            }
+        }
+        None => {
+            let u = &t.usage;
+            usage_stmt
+                .execute(params![
+                    sid,
+                    None::<String>,
+                    None::<String>,
+                    u.prompt_tokens as i64,
+                    u.completion_tokens as i64,
+                    u.cached_tokens as i64,
+                    u.stt_audio_seconds,
+                    u.tts_audio_seconds,
+                    u.tts_characters as i64
+                ])
+                .map_err(cat)?;
+        }
+    }
+    if let Some(d) = deep {
+        let mut tool_stmt = tx
+            .prepare_cached(
+                "INSERT INTO tool_calls (sid, turn, call_id, name, is_error, start_ms, duration_ms, output)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(cat)?;
+        for (turn, c) in &d.tool_calls {
+            tool_stmt
+                .execute(params![
+                    sid,
+                    turn,
+                    c.call_id,
+                    c.name,
+                    c.is_error,
+                    c.start_ns as f64 / 1e6,
+                    c.end_ns.saturating_sub(c.start_ns) as f64 / 1e6,
+                    crate::export::units::preview(&c.output.to_string(), 500),
+                ])
+                .map_err(cat)?;
+        }
+        let mut err_stmt = tx
+            .prepare_cached(
+                "INSERT INTO errors (sid, turn, time_ms, kind, source, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(cat)?;
+        for (turn, time, kind, source, message) in &d.errors {
+            err_stmt
+                .execute(params![
+                    sid,
+                    turn,
+                    *time as f64 / 1e6,
+                    kind,
+                    source,
+                    message
+                ])
+                .map_err(cat)?;
+        }
+    }
+    Ok(())
+}
