@@ -7,53 +7,48 @@
 /// Encodes `samples` (interleaved, `channels` wide) into `out`: all low bytes of the zigzagged
 /// residuals, then all high bytes. Appends exactly `2 * samples.len()` bytes.
 pub fn encode_planes(samples: &[i16], channels: usize, out: &mut Vec<u8>) {
-    let channels = channels.max(1);
+    let c = channels.max(1);
     let n = samples.len();
     let base = out.len();
     out.resize(base + 2 * n, 0);
     let (lo, hi) = out[base..].split_at_mut(n);
-    for (i, &x) in samples.iter().enumerate() {
-        let p1 = if i >= channels {
-            samples[i - channels]
-        } else {
-            0
-        };
-        let p2 = if i >= 2 * channels {
-            samples[i - 2 * channels]
-        } else {
-            0
-        };
+    let mut put = |i: usize, x: i16, p1: i16, p2: i16| {
         // prediction 2*p1 - p2, residual x - prediction, all mod 2^16
-        let pred = p1.wrapping_mul(2).wrapping_sub(p2);
-        let r = x.wrapping_sub(pred);
+        let r = x.wrapping_sub(p1.wrapping_mul(2).wrapping_sub(p2));
         let z = ((r << 1) ^ (r >> 15)) as u16;
         lo[i] = z as u8;
         hi[i] = (z >> 8) as u8;
+    };
+    // the first two frames have zero history
+    for i in 0..n.min(2 * c) {
+        let p1 = if i >= c { samples[i - c] } else { 0 };
+        put(i, samples[i], p1, 0);
+    }
+    // the hot loop: no branches on the history
+    for i in (2 * c).min(n)..n {
+        put(i, samples[i], samples[i - c], samples[i - 2 * c]);
     }
 }
 
 /// Inverse of [`encode_planes`]: `planes` holds `2 * count` bytes. Appends `count` samples.
 pub fn decode_planes(planes: &[u8], count: usize, channels: usize, out: &mut Vec<i16>) {
     debug_assert_eq!(planes.len(), 2 * count);
-    let channels = channels.max(1);
+    let c = channels.max(1);
     let (lo, hi) = planes.split_at(count);
     let base = out.len();
-    out.reserve(count);
-    for i in 0..count {
+    out.resize(base + count, 0);
+    let x = &mut out[base..];
+    let residual = |i: usize| {
         let z = u16::from(lo[i]) | (u16::from(hi[i]) << 8);
-        let r = ((z >> 1) as i16) ^ -((z & 1) as i16);
-        let p1 = if i >= channels {
-            out[base + i - channels]
-        } else {
-            0
-        };
-        let p2 = if i >= 2 * channels {
-            out[base + i - 2 * channels]
-        } else {
-            0
-        };
-        let pred = p1.wrapping_mul(2).wrapping_sub(p2);
-        out.push(r.wrapping_add(pred));
+        ((z >> 1) as i16) ^ -((z & 1) as i16)
+    };
+    for i in 0..count.min(2 * c) {
+        let p1 = if i >= c { x[i - c] } else { 0 };
+        x[i] = residual(i).wrapping_add(p1.wrapping_mul(2));
+    }
+    for i in (2 * c).min(count)..count {
+        let pred = x[i - c].wrapping_mul(2).wrapping_sub(x[i - 2 * c]);
+        x[i] = residual(i).wrapping_add(pred);
     }
 }
 
