@@ -7,5 +7,6 @@ pub mod catalog;
 pub mod cli;
 pub mod error;
 pub mod export;
+pub mod import;
 pub mod source;
 pub mod tui;
