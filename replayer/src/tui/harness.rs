@@ -173,4 +173,15 @@ impl Harness {
         }
         out
     }
+
+    /// True when the last drawn screen uses no colour at all (NO_COLOR).
+    pub fn all_cells_uncoloured(&self) -> bool {
+        use ratatui::style::Color;
+        self.term
+            .backend()
+            .buffer()
+            .content
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset)
+    }
 }

@@ -113,7 +113,7 @@ pub fn on_mouse(app: &App, ev: MouseEvent) -> Option<Action> {
     if app.help || layout::too_small(screen) {
         return None;
     }
-    let areas = layout::areas(screen, super::render::has_notice(app));
+    let areas = layout::areas(screen, super::render::notice_rows(app, screen.width));
     let (x, y) = (ev.column, ev.row);
     let down = |d: i32| match ev.kind {
         MouseEventKind::ScrollDown => Some(d),

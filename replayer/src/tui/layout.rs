@@ -26,13 +26,14 @@ pub fn too_small(area: Rect) -> bool {
     area.width < MIN_WIDTH || area.height < MIN_HEIGHT
 }
 
-pub fn areas(area: Rect, notice: bool) -> Areas {
+/// `notice` is how many rows the notice line needs (0 when there is none).
+pub fn areas(area: Rect, notice: u16) -> Areas {
     let tall = area.height >= 30;
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(if area.height >= 20 { 4 } else { 3 }),
-            Constraint::Length(u16::from(notice)),
+            Constraint::Length(notice),
             Constraint::Length(if tall { 8 } else { 6 }),
             Constraint::Fill(2),
             Constraint::Fill(3),
@@ -46,7 +47,7 @@ pub fn areas(area: Rect, notice: bool) -> Areas {
         .split(rows[3]);
     Areas {
         header: rows[0],
-        notice: notice.then_some(rows[1]),
+        notice: (notice > 0).then_some(rows[1]),
         timeline: rows[2],
         turns: middle[0],
         transcript: middle[1],

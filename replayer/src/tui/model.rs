@@ -149,10 +149,39 @@ impl SpanData {
         if d.user_speech.is_empty() {
             d.user_speech = user_transcript_spans;
         }
+        d.transcripts = keep_last_interims(std::mem::take(&mut d.transcripts));
         d.transcripts.sort_by_key(|l| l.at_ns);
         d.marks.sort_by_key(|m| m.0);
         d
     }
+}
+
+/// Of each run of interim hypotheses (same turn and speaker), keeps only the last one, and
+/// only when it differs from the final text that follows it: that is where STT changed its mind.
+fn keep_last_interims(lines: Vec<TranscriptLine>) -> Vec<TranscriptLine> {
+    let norm = |s: &str| s.trim().to_lowercase();
+    let mut out: Vec<TranscriptLine> = Vec::with_capacity(lines.len());
+    let mut pending: Option<TranscriptLine> = None;
+    for l in lines {
+        let same = |p: &TranscriptLine| p.turn == l.turn && p.speaker == l.speaker;
+        if !l.is_final {
+            if let Some(p) = pending.take() {
+                if !same(&p) {
+                    out.push(p);
+                }
+            }
+            pending = Some(l);
+            continue;
+        }
+        if let Some(p) = pending.take() {
+            if !same(&p) || norm(&p.text) != norm(&l.text) {
+                out.push(p);
+            }
+        }
+        out.push(l);
+    }
+    out.extend(pending);
+    out
 }
 
 /// Audio RMS envelopes of both speakers over a span, and the speech found in them.

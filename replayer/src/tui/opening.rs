@@ -93,7 +93,10 @@ pub async fn open_call(location: &Location) -> Result<LoadedCall> {
             })
         }
         Err(AppError::Format { source: e, .. }) if recoverable(&e) => {
-            let open_error = e.to_string();
+            let open_error = match e {
+                FormatError::NoFooter => "not closed: no footer".to_string(),
+                e => e.to_string(),
+            };
             recover(location, source, &open_error).await
         }
         Err(e) => Err(e),
@@ -130,7 +133,7 @@ async fn recover(location: &Location, source: ArchiveSource, why: &str) -> Resul
     };
     let r = &scanned.report;
     let notice = format!(
-        "DAMAGED archive ({why}); showing what could be recovered: {} chunks, {} records up to {}, {} bytes lost — {}. `calltape recover` repairs it.",
+        "DAMAGED archive ({why}): showing what could be recovered, {} chunks / {} records up to {}; {} bytes lost ({}). `calltape recover` repairs it.",
         r.chunks_kept,
         r.records_kept,
         super::timefmt::clock(r.last_time_ns),

@@ -69,7 +69,7 @@ pub fn parse_dur(s: &str) -> Option<u64> {
         (s, 1e6)
     };
     let v: f64 = num.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * mul) as u64)
+    (v.is_finite() && v >= 0.0).then_some((v * mul) as u64)
 }
 
 #[cfg(test)]

@@ -288,7 +288,7 @@ fn play(app: &mut App, tracks: Tracks) {
     };
     if app.opts.player.is_none() {
         app.status = Some(format!(
-            "no audio player found (set $CALLTAPE_PLAYER, or install paplay/aplay/ffplay/afplay); press w to write ./{}",
+            "no audio player ($CALLTAPE_PLAYER, paplay, aplay, ffplay, afplay): press w to write ./{}",
             wav_name(app, turn)
         ));
         return;

@@ -317,6 +317,7 @@ fn tools(lines: &mut Vec<Line<'static>>, d: &TurnDetail, t: Theme) {
 fn json_block(lines: &mut Vec<Line<'static>>, label: &str, v: &Value, t: Theme) {
     let text = match v {
         Value::String(s) => s.clone(),
+        v if v.to_string().chars().count() <= 100 => v.to_string(),
         v => serde_json::to_string_pretty(v).unwrap_or_default(),
     };
     for (i, l) in safe_lines(&text).into_iter().enumerate() {

@@ -83,29 +83,40 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
-/// One line above everything: a damaged archive, or a recording being followed.
-pub fn render_notice(frame: &mut Frame, area: Rect, app: &App) {
-    let t = theme(app);
-    let mut spans = Vec::new();
+/// The notice's text: a damaged archive, or a recording being followed.
+pub fn notice_text(app: &App) -> String {
+    let mut text = String::new();
     if let Some(live) = &app.call.live {
         let state = if live.finished {
-            "■ recording closed".to_string()
+            "■ recording closed"
         } else if live.error.is_some() {
-            "⚠ stopped at damage".to_string()
+            "⚠ stopped at damage"
         } else {
-            "● LIVE".to_string()
+            "● LIVE"
         };
-        spans.push(Span::styled(
-            format!(
-                "{state}: following {} ({} bytes read)  ",
-                inline(&live.path.display().to_string()),
-                live.good_bytes
-            ),
-            t.warn(),
+        text.push_str(&format!(
+            "{state}: following {} ({} bytes read)  ",
+            inline(&live.path.display().to_string()),
+            live.good_bytes
         ));
     }
     if let Some(n) = &app.call.notice {
-        spans.push(Span::styled(format!("⚠ {}", inline(n)), t.error()));
+        text.push_str(&format!("⚠ {}", inline(n)));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    text
+}
+
+/// The notice above the timeline, wrapped over its rows.
+pub fn render_notice(frame: &mut Frame, area: Rect, app: &App) {
+    let t = theme(app);
+    let style = if app.call.notice.is_some() {
+        t.error()
+    } else {
+        t.warn()
+    };
+    frame.render_widget(
+        Paragraph::new(Span::styled(notice_text(app), style))
+            .wrap(ratatui::widgets::Wrap { trim: true }),
+        area,
+    );
 }

@@ -27,7 +27,7 @@ pub fn render(frame: &mut Frame, app: &App) {
         frame.render_widget(Paragraph::new(msg).wrap(Wrap { trim: true }), area);
         return;
     }
-    let a = layout::areas(area, has_notice(app));
+    let a = layout::areas(area, notice_rows(app, area.width));
     header::render(frame, a.header, app);
     if let Some(n) = a.notice {
         header::render_notice(frame, n, app);
@@ -42,9 +42,17 @@ pub fn render(frame: &mut Frame, app: &App) {
     }
 }
 
-/// Whether a notice line is shown (damaged archive, live recording).
-pub fn has_notice(app: &App) -> bool {
-    app.call.notice.is_some() || app.call.live.is_some()
+/// Rows the notice above the timeline needs (damaged archive, live recording): 0 without one.
+pub fn notice_rows(app: &App, width: u16) -> u16 {
+    if app.call.notice.is_none() && app.call.live.is_none() {
+        return 0;
+    }
+    let len = header::notice_text(app).chars().count();
+    if len > usize::from(width) {
+        2
+    } else {
+        1
+    }
 }
 
 pub(crate) fn theme(app: &App) -> Theme {

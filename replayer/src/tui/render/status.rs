@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::theme;
-use crate::tui::app::{App, Pane};
+use crate::tui::app::App;
 use crate::tui::sanitize::inline;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
@@ -42,13 +42,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     if loading {
         spans.push(Span::styled("⟳ loading ", t.dim()));
     }
-    let focus = match app.focus {
-        Pane::Turns => "Turns",
-        Pane::Timeline => "Timeline",
-        Pane::Transcript => "Transcript",
-        Pane::Details => "Details",
-    };
-    spans.push(Span::styled(format!("[{focus}] "), t.dim()));
     if let Some(s) = &app.status {
         spans.push(Span::raw(inline(s).into_owned()));
     }

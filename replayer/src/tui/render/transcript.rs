@@ -45,27 +45,55 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         };
         let time = clock(l.at_ns);
         if l.speaker == Speaker::Agent && l.interrupted {
-            rows.push((
-                l.at_ns,
-                Line::from(vec![
-                    Span::raw(format!("{time} ")),
-                    Span::styled(format!("{who:<6}✂ generated: "), style),
-                    Span::raw(inline(&l.text).into_owned()),
-                ]),
-            ));
-            let heard = l
-                .heard_text
-                .as_deref()
-                .map(|h| inline(h).into_owned())
-                .unwrap_or_else(|| "(not recorded)".into());
-            rows.push((
-                l.at_ns,
-                Line::from(vec![
-                    Span::raw(" ".repeat(time.chars().count() + 1)),
-                    Span::styled(format!("{:<6}  heard:     ", ""), style),
-                    Span::styled(heard, t.warn()),
-                ]),
-            ));
+            // what the caller heard, then what was generated but cut off
+            let heard = l.heard_text.as_deref().map(str::trim);
+            let unheard = heard
+                .and_then(|h| l.text.trim().strip_prefix(h))
+                .map(str::trim);
+            let pad = " ".repeat(time.chars().count() + 1);
+            match (heard, unheard) {
+                (Some(h), Some(rest)) => {
+                    rows.push((
+                        l.at_ns,
+                        Line::from(vec![
+                            Span::raw(format!("{time} ")),
+                            Span::styled(format!("{who:<6}✂ heard:     "), style),
+                            Span::raw(inline(h).into_owned()),
+                        ]),
+                    ));
+                    rows.push((
+                        l.at_ns,
+                        Line::from(vec![
+                            Span::raw(pad),
+                            Span::styled(format!("{:<6}  not heard: ", ""), style),
+                            Span::styled(inline(rest).into_owned(), t.warn()),
+                        ]),
+                    ));
+                }
+                _ => {
+                    rows.push((
+                        l.at_ns,
+                        Line::from(vec![
+                            Span::raw(format!("{time} ")),
+                            Span::styled(format!("{who:<6}✂ generated: "), style),
+                            Span::raw(inline(&l.text).into_owned()),
+                        ]),
+                    ));
+                    rows.push((
+                        l.at_ns,
+                        Line::from(vec![
+                            Span::raw(pad),
+                            Span::styled(format!("{:<6}  heard:     ", ""), style),
+                            Span::styled(
+                                heard
+                                    .map(|h| inline(h).into_owned())
+                                    .unwrap_or_else(|| "(not recorded)".into()),
+                                t.warn(),
+                            ),
+                        ]),
+                    ));
+                }
+            }
         } else {
             rows.push((
                 l.at_ns,

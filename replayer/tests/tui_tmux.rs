@@ -1,0 +1,97 @@
+//! The real `calltape replay` binary in tmux: open a call, press keys, read the screen with
+//! `capture-pane`, quit, and check the terminal was given back. Skipped (with a note) when
+//! tmux is not installed. Waits poll for text; nothing asserts a timing.
+
+mod tui_support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tui_support::*;
+
+fn tmux(args: &[&str]) -> String {
+    let out = Command::new("tmux").args(args).output().expect("run tmux");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+struct Session(String);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .output();
+    }
+}
+
+/// Captures the pane until `pred` holds (or gives up after a generous wait) and returns it.
+fn wait_for(session: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let screen = tmux(&["capture-pane", "-p", "-t", session]);
+        if pred(&screen) {
+            return screen;
+        }
+        if Instant::now() > deadline {
+            panic!("waited for {what}; screen:\n{screen}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn replay_in_tmux() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("note: tmux is not installed; skipping the terminal test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_to(dir.path(), "call.calltape", &archive_bytes());
+    let name = format!("calltape-test-{}", std::process::id());
+    let session = Session(name.clone());
+    let cmd = format!(
+        "cd {} && NO_COLOR=1 CALLTAPE_PLAYER=/nonexistent/player {} replay {}; echo EXITED-$?; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_calltape"),
+        path.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-s",
+        &name,
+        &cmd,
+    ]);
+    let s = wait_for(&session.0, "the first frame", |s| {
+        s.contains("heard in audio: user stops")
+    });
+    assert!(s.contains("fixture-call-1"));
+    assert!(s.contains("▶!   #3"), "opens on the worst turn:\n{s}");
+
+    tmux(&["send-keys", "-t", &name, "g"]);
+    wait_for(&name, "turn 1 selected", |s| s.contains("▶    #1"));
+    tmux(&["send-keys", "-t", &name, "j", "j", "2"]);
+    let s = wait_for(&name, "tools tab of turn 3", |s| {
+        s.contains("[2 Tools]") && s.contains("track_parcel")
+    });
+    assert!(s.contains(r"\u001b[31mRED"), "escape shown inert:\n{s}");
+    tmux(&["send-keys", "-t", &name, "?"]);
+    wait_for(&name, "help", |s| {
+        s.contains(" Keys ") && s.contains("next / previous slow turn")
+    });
+    tmux(&["send-keys", "-t", &name, "Escape"]);
+    wait_for(&name, "help closed", |s| !s.contains(" Keys "));
+    tmux(&["resize-window", "-t", &name, "-x", "50", "-y", "12"]);
+    wait_for(&name, "too small", |s| s.contains("terminal too small"));
+    tmux(&["resize-window", "-t", &name, "-x", "120", "-y", "40"]);
+    wait_for(&name, "normal size", |s| s.contains("Details"));
+    tmux(&["send-keys", "-t", &name, "q"]);
+    let s = wait_for(&name, "exit", |s| s.contains("EXITED-"));
+    assert!(s.contains("EXITED-0"), "{s}");
+    // the alternate screen is gone: the replayer's frame is no longer on screen
+    assert!(!s.contains("Transcript"), "terminal restored:\n{s}");
+}
