@@ -16,7 +16,10 @@ fn inspect_json_has_the_turn_breakdown_and_flags() {
     assert_eq!(v["header"]["session_id"], "inspect-1");
     assert_eq!(v["totals"]["turns"], 3);
     let turns = v["turns"].as_array().unwrap();
-    let e2e: Vec<i64> = turns.iter().map(|t| t["latency"]["e2e_ns"].as_i64().unwrap()).collect();
+    let e2e: Vec<i64> = turns
+        .iter()
+        .map(|t| t["latency"]["e2e_ns"].as_i64().unwrap())
+        .collect();
     assert_eq!(e2e, vec![800_000_000, 2_400_000_000, 1_000_000_000]);
     let slow: Vec<bool> = turns.iter().map(|t| t["slow"].as_bool().unwrap()).collect();
     assert_eq!(slow, vec![false, true, false]);
@@ -37,7 +40,12 @@ fn inspect_json_has_the_turn_breakdown_and_flags() {
 
     // a lower threshold flags more turns
     let v = json_of(&["inspect", s(&path), "--json", "--slow", "900ms"]);
-    let slow: Vec<bool> = v["turns"].as_array().unwrap().iter().map(|t| t["slow"].as_bool().unwrap()).collect();
+    let slow: Vec<bool> = v["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["slow"].as_bool().unwrap())
+        .collect();
     assert_eq!(slow, vec![false, true, true]);
 }
 
@@ -49,18 +57,31 @@ fn inspect_table_shows_turns_and_flags() {
     assert!(out.contains("turn  speaker"), "{out}");
     assert!(out.contains("2.40s"), "{out}");
     assert!(out.contains("SLOW"), "{out}");
-    assert!(out.contains("turn 2: slow turn: e2e 2.40s > 1.50s"), "{out}");
+    assert!(
+        out.contains("turn 2: slow turn: e2e 2.40s > 1.50s"),
+        "{out}"
+    );
 }
 
 #[test]
 fn inspect_of_a_damaged_archive_scans_and_says_so() {
     let v = json_of(&["inspect", s(&vector("truncated.calltape")), "--json"]);
     assert_eq!(v["read_from"], "scan");
-    assert!(v["notice"].as_str().unwrap().contains("no usable footer"), "{v}");
+    assert!(
+        v["notice"].as_str().unwrap().contains("no usable footer"),
+        "{v}"
+    );
     assert!(v["recovery"]["lost_bytes"].as_u64().unwrap() > 0);
-    assert!(v["flags"].as_array().unwrap().iter().any(|f| f["kind"] == "scanned"));
+    assert!(v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "scanned"));
     let out = ok(&["inspect", s(&vector("truncated.calltape"))]);
-    assert!(out.starts_with("NOTICE: this archive has no usable footer"), "{out}");
+    assert!(
+        out.starts_with("NOTICE: this archive has no usable footer"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -109,7 +130,13 @@ fn verify_exit_codes() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["status"], "damaged");
     assert_eq!(v["chunks"]["bad"], 1);
-    let p = v["problems"].as_array().unwrap().iter().find(|p| p["kind"] == "chunk").unwrap().clone();
+    let p = v["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "chunk")
+        .unwrap()
+        .clone();
     assert_eq!(p["chunk"], 1);
     assert_eq!(p["lane"], 0);
     assert!(p["message"].as_str().unwrap().contains("checksum"), "{p}");
@@ -118,7 +145,13 @@ fn verify_exit_codes() {
     let garbage = dir.path().join("garbage.calltape");
     std::fs::write(&garbage, vec![0x42u8; 5000]).unwrap();
     assert_eq!(code(&run(&["verify", s(&garbage)], &[])), 1);
-    assert_eq!(code(&run(&["verify", s(&dir.path().join("missing.calltape"))], &[])), 1);
+    assert_eq!(
+        code(&run(
+            &["verify", s(&dir.path().join("missing.calltape"))],
+            &[]
+        )),
+        1
+    );
 
     // a truncated copy of a good archive
     let bytes = std::fs::read(&good).unwrap();
@@ -139,7 +172,12 @@ fn verify_detects_a_summary_that_disagrees_with_the_records() {
     summary.totals.errors += 1;
     let data_end = archive.footer.summary_offset as usize;
     let mut forged = bytes[..data_end].to_vec();
-    forged.extend(calltape_format::writer::encode_tail(data_end as u64, &summary, &archive.index, 0));
+    forged.extend(calltape_format::writer::encode_tail(
+        data_end as u64,
+        &summary,
+        &archive.index,
+        0,
+    ));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("forged.calltape");
     std::fs::write(&path, forged).unwrap();
@@ -167,7 +205,11 @@ fn recover_writes_a_closed_copy_and_reports_the_loss() {
     assert_eq!(code(&run(&["verify", s(&out)], &[])), 0);
     let i = json_of(&["inspect", s(&out), "--json"]);
     assert_eq!(i["file"]["recovered"], true);
-    assert!(i["flags"].as_array().unwrap().iter().any(|f| f["kind"] == "recovered"));
+    assert!(i["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "recovered"));
     // refuses to overwrite without --force
     let again = run(&["recover", s(&input)], &[]);
     assert_eq!(code(&again), 2);
@@ -190,7 +232,11 @@ fn samples_inspect_and_verify() {
         assert_eq!(code(&run(&["verify", s(&p)], &[])), 0, "{name}");
     }
     let v = json_of(&["inspect", s(&sample("slow_llm.calltape")), "--json"]);
-    assert!(v["flags"].as_array().unwrap().iter().any(|f| f["kind"] == "slow_turn"));
+    assert!(v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "slow_turn"));
 }
 
 #[test]
@@ -212,11 +258,20 @@ fn diff_exit_codes() {
     assert_eq!(v["pairs"][2]["latency_ms"]["llm"]["delta"], 500.0);
     assert_eq!(v["pairs"][2]["latency_ms"]["e2e"]["delta"], 500.0);
     // within a looser threshold it is the same
-    assert_eq!(code(&run(&["diff", s(&a), s(&c), "--max-latency-delta", "600ms"], &[])), 0);
+    assert_eq!(
+        code(&run(
+            &["diff", s(&a), s(&c), "--max-latency-delta", "600ms"],
+            &[]
+        )),
+        0
+    );
 
     // an extra turn inserted in B: turns still align by text
     let mut extra = three_turn_call("diff-d");
-    extra.turns.insert(1, TurnSpec::new("Can you hear me?", "Yes, I can hear you.", 900));
+    extra.turns.insert(
+        1,
+        TurnSpec::new("Can you hear me?", "Yes, I can hear you.", 900),
+    );
     let d = write_call(dir.path(), &extra);
     let out = run(&["diff", s(&a), s(&d), "--json"], &[]);
     assert_eq!(code(&out), 1);
@@ -227,7 +282,15 @@ fn diff_exit_codes() {
         .iter()
         .map(|p| (p["a_turn"].as_u64(), p["b_turn"].as_u64()))
         .collect();
-    assert_eq!(pairs, vec![(Some(1), Some(1)), (None, Some(2)), (Some(2), Some(3)), (Some(3), Some(4))]);
+    assert_eq!(
+        pairs,
+        vec![
+            (Some(1), Some(1)),
+            (None, Some(2)),
+            (Some(2), Some(3)),
+            (Some(3), Some(4))
+        ]
+    );
 
     // misheard text
     let mut misheard = three_turn_call("diff-e");
@@ -239,5 +302,11 @@ fn diff_exit_codes() {
     assert!(text.contains("user text"), "{text}");
 
     // unreadable input
-    assert_eq!(code(&run(&["diff", s(&a), s(&dir.path().join("nope.calltape"))], &[])), 2);
+    assert_eq!(
+        code(&run(
+            &["diff", s(&a), s(&dir.path().join("nope.calltape"))],
+            &[]
+        )),
+        2
+    );
 }

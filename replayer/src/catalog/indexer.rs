@@ -226,11 +226,13 @@ async fn open_tail(
     if size < 52 {
         return Err(format!("{size} bytes: too short to be a closed archive"));
     }
+    // the listing gave the size: ask for exactly the tail (one request, and servers that
+    // mishandle a suffix longer than the object are not a problem)
     let got = store
         .get_opts(
             path,
             GetOptions {
-                range: Some(GetRange::Suffix(TAIL_FETCH)),
+                range: Some(GetRange::Bounded(size.saturating_sub(TAIL_FETCH)..size)),
                 ..Default::default()
             },
         )

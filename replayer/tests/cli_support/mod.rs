@@ -16,7 +16,9 @@ pub const RATE: u32 = 8000;
 /// Runs `calltape args...` with `env`, never inheriting a catalog from the environment.
 pub fn run(args: &[&str], env: &[(String, String)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_calltape"));
-    cmd.args(args).env_remove("CALLTAPE_CATALOG").env("NO_COLOR", "1");
+    cmd.args(args)
+        .env_remove("CALLTAPE_CATALOG")
+        .env("NO_COLOR", "1");
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -45,7 +47,10 @@ pub fn code(out: &Output) -> i32 {
 }
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn vector(name: &str) -> PathBuf {
@@ -167,11 +172,39 @@ pub fn records(spec: &CallSpec) -> Vec<TimedRecord> {
         let (play, play_end) = agent_speech(spec, i);
         out.push(t(
             t0,
-            Record::TurnStart(TurnStart { turn, speaker: Speaker::User, attributes: Default::default() }),
+            Record::TurnStart(TurnStart {
+                turn,
+                speaker: Speaker::User,
+                attributes: Default::default(),
+            }),
         ));
-        out.push(t(user_end, Record::StageTiming(StageTiming::new(Some(turn), Stage::Vad, t0 + 500 * MS, user_end))));
-        out.push(t(committed, Record::StageTiming(StageTiming::new(Some(turn), Stage::Eou, user_end, committed))));
-        out.push(t(committed, Record::StageTiming(StageTiming::new(Some(turn), Stage::Stt, user_end, committed))));
+        out.push(t(
+            user_end,
+            Record::StageTiming(StageTiming::new(
+                Some(turn),
+                Stage::Vad,
+                t0 + 500 * MS,
+                user_end,
+            )),
+        ));
+        out.push(t(
+            committed,
+            Record::StageTiming(StageTiming::new(
+                Some(turn),
+                Stage::Eou,
+                user_end,
+                committed,
+            )),
+        ));
+        out.push(t(
+            committed,
+            Record::StageTiming(StageTiming::new(
+                Some(turn),
+                Stage::Stt,
+                user_end,
+                committed,
+            )),
+        ));
         out.push(t(
             committed,
             Record::Transcript(Transcript {
@@ -188,7 +221,12 @@ pub fn records(spec: &CallSpec) -> Vec<TimedRecord> {
                 attributes: Default::default(),
             }),
         ));
-        let mut llm = StageTiming::new(Some(turn), Stage::Llm, committed, committed + ts.llm * MS + 100 * MS);
+        let mut llm = StageTiming::new(
+            Some(turn),
+            Stage::Llm,
+            committed,
+            committed + ts.llm * MS + 100 * MS,
+        );
         llm.ttft_ns = Some(ts.llm * MS);
         llm.model = Some(spec.usage_model.clone());
         llm.prompt_tokens = Some(100);
@@ -203,7 +241,11 @@ pub fn records(spec: &CallSpec) -> Vec<TimedRecord> {
                     call_id: Some(format!("call-{turn}")),
                     name: name.into(),
                     arguments: json!({"turn": turn}),
-                    output: if is_error { json!({"error": "timeout"}) } else { json!({"ok": true}) },
+                    output: if is_error {
+                        json!({"error": "timeout"})
+                    } else {
+                        json!({"ok": true})
+                    },
                     is_error,
                     start_ns: after,
                     end_ns: after + ms * MS,
@@ -222,11 +264,22 @@ pub fn records(spec: &CallSpec) -> Vec<TimedRecord> {
                 Record::Event(Event {
                     turn: Some(turn),
                     name: "error".into(),
-                    attributes: serde_json::from_value(json!({"message": "llm rate limited", "source": "llm"})).unwrap(),
+                    attributes: serde_json::from_value(
+                        json!({"message": "llm rate limited", "source": "llm"}),
+                    )
+                    .unwrap(),
                 }),
             ));
         }
-        out.push(t(play_end, Record::StageTiming(StageTiming::new(Some(turn), Stage::Playback, play, play_end))));
+        out.push(t(
+            play_end,
+            Record::StageTiming(StageTiming::new(
+                Some(turn),
+                Stage::Playback,
+                play,
+                play_end,
+            )),
+        ));
         out.push(t(
             play_end,
             Record::Transcript(Transcript {
@@ -257,7 +310,14 @@ pub fn records(spec: &CallSpec) -> Vec<TimedRecord> {
                 provider: Some("test".into()),
             }),
         ));
-        out.push(t(play_end + MS, Record::TurnEnd(TurnEnd { turn, speaker: None, attributes: Default::default() })));
+        out.push(t(
+            play_end + MS,
+            Record::TurnEnd(TurnEnd {
+                turn,
+                speaker: None,
+                attributes: Default::default(),
+            }),
+        ));
     }
     if spec.audio {
         for track in [1u16, 2] {
@@ -282,25 +342,51 @@ pub fn records(spec: &CallSpec) -> Vec<TimedRecord> {
         }
     }
     let end = spec.turns.len() as u64 * TURN_NS;
-    out.push(t(end, Record::SessionEnd(SessionEnd { reason: "user_hangup".into(), outcome: Some(spec.outcome.clone()) })));
+    out.push(t(
+        end,
+        Record::SessionEnd(SessionEnd {
+            reason: "user_hangup".into(),
+            outcome: Some(spec.outcome.clone()),
+        }),
+    ));
     out.sort_by_key(|r| r.time_ns);
     out
 }
 
 pub fn header(spec: &CallSpec) -> Header {
     let secs = spec.started_unix_ns / 1_000_000_000;
-    let started_at = chrono::DateTime::from_timestamp(secs, 0).unwrap().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    let started_at = chrono::DateTime::from_timestamp(secs, 0)
+        .unwrap()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
     Header {
         session_id: spec.session_id.clone(),
         started_at,
         started_at_unix_ns: spec.started_unix_ns,
-        agent: AgentInfo { name: spec.agent.clone(), version: spec.version.clone() },
+        agent: AgentInfo {
+            name: spec.agent.clone(),
+            version: spec.version.clone(),
+        },
         environment: Some("test".into()),
         tags: Default::default(),
         tracks: if spec.audio {
             vec![
-                Track { id: 1, role: Speaker::User, sample_rate: RATE, channels: 1, codec: AudioCodec::Pcm16Lpc2, name: None },
-                Track { id: 2, role: Speaker::Agent, sample_rate: spec.agent_rate, channels: 1, codec: AudioCodec::Pcm16Lpc2, name: None },
+                Track {
+                    id: 1,
+                    role: Speaker::User,
+                    sample_rate: RATE,
+                    channels: 1,
+                    codec: AudioCodec::Pcm16Lpc2,
+                    name: None,
+                },
+                Track {
+                    id: 2,
+                    role: Speaker::Agent,
+                    sample_rate: spec.agent_rate,
+                    channels: 1,
+                    codec: AudioCodec::Pcm16Lpc2,
+                    name: None,
+                },
             ]
         } else {
             Vec::new()
@@ -325,7 +411,11 @@ pub fn write_call(dir: &Path, spec: &CallSpec) -> PathBuf {
 
 /// A three-turn call: fast, slow (2.4 s, with a failing tool), medium.
 pub fn three_turn_call(id: &str) -> CallSpec {
-    let mut slow = TurnSpec::new("I want a refund for my order", "Let me check that order for you", 2000);
+    let mut slow = TurnSpec::new(
+        "I want a refund for my order",
+        "Let me check that order for you",
+        2000,
+    );
     slow.tool = Some(("lookup_order", true, 400));
     CallSpec::new(
         id,
