@@ -32,7 +32,7 @@ pub async fn turn_records(
 }
 
 /// The track with `id`, or a usage error naming the tracks there are.
-pub fn track<'a>(archive: &'a Archive, id: u16) -> Result<&'a Track> {
+pub fn track(archive: &Archive, id: u16) -> Result<&Track> {
     archive
         .header()
         .tracks

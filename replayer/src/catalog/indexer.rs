@@ -208,12 +208,14 @@ enum Fetched {
     },
 }
 
+/// An error found by `--deep`: (turn, time_ns, kind `event`|`log`, source, message).
+pub type ErrorRow = (Option<u32>, u64, &'static str, Option<String>, String);
+
 /// What `--deep` reads from the control chunks.
 #[derive(Default)]
 pub struct DeepRecords {
     pub tool_calls: Vec<(Option<u32>, calltape_format::ToolCall)>,
-    /// (turn, time_ns, kind, source, message)
-    pub errors: Vec<(Option<u32>, u64, &'static str, Option<String>, String)>,
+    pub errors: Vec<ErrorRow>,
     /// (model, provider) → usage
     pub usage: Vec<calltape_format::Usage>,
 }

@@ -83,11 +83,11 @@ const GAP: f64 = 0.25;
 pub fn align(a: &[TurnSummary], b: &[TurnSummary]) -> Vec<(Option<usize>, Option<usize>)> {
     let (n, m) = (a.len(), b.len());
     let mut score = vec![vec![0.0f64; m + 1]; n + 1];
-    for i in 1..=n {
-        score[i][0] = -(i as f64) * GAP;
+    for (i, row) in score.iter_mut().enumerate() {
+        row[0] = -(i as f64) * GAP;
     }
-    for j in 1..=m {
-        score[0][j] = -(j as f64) * GAP;
+    for (j, cell) in score[0].iter_mut().enumerate() {
+        *cell = -(j as f64) * GAP;
     }
     for i in 1..=n {
         for j in 1..=m {
@@ -135,13 +135,16 @@ fn metric_values(t: &TurnSummary) -> [(&'static str, Option<i64>); 7] {
     ]
 }
 
+/// A metric in A and in B, and B − A (ms).
+type MetricDelta = (Option<f64>, Option<f64>, Option<f64>);
+
 struct Pair {
     a: Option<usize>,
     b: Option<usize>,
     user_sim: Option<f64>,
     agent_sim: Option<f64>,
     /// metric → (a ms, b ms, delta ms)
-    latency: BTreeMap<&'static str, (Option<f64>, Option<f64>, Option<f64>)>,
+    latency: BTreeMap<&'static str, MetricDelta>,
     reasons: Vec<String>,
 }
 

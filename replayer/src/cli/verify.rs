@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> Result<i32> {
             offset: format_offset(e),
             chunk: None,
             lane: None,
-            message: format!("{}", inner(e)),
+            message: inner(e),
         });
     }
     if let Ok(archive) = &footer {

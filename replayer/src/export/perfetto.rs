@@ -79,10 +79,7 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
         args.insert("user_text".into(), json!(t.user_text));
         args.insert("agent_text".into(), json!(t.agent_text));
         args.insert("interrupted".into(), json!(t.interrupted));
-        for (name, v) in [("e2e_ms", l.e2e_ns)]
-            .into_iter()
-            .chain(l.parts().map(|(n, v)| (n, v)).into_iter())
-        {
+        for (name, v) in [("e2e_ms", l.e2e_ns)].into_iter().chain(l.parts()) {
             if let Some(v) = v {
                 let key = if name == "e2e_ms" {
                     name.to_string()

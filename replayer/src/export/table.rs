@@ -59,9 +59,9 @@ impl Table {
         let mut out = String::new();
         let mut line = |cells: &[String]| {
             let mut l = String::new();
-            for i in 0..n {
+            for (i, width) in widths.iter().enumerate() {
                 let cell = cells.get(i).map(String::as_str).unwrap_or("");
-                let pad = widths[i].saturating_sub(cell.chars().count());
+                let pad = width.saturating_sub(cell.chars().count());
                 if i > 0 {
                     l.push_str("  ");
                 }
