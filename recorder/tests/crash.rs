@@ -126,7 +126,8 @@ async fn fill_disk(spool: &str) {
         )
         .unwrap();
     s.at(0).turn_start(1, Speaker::User);
-    s.at(0).log(LogLevel::Info, "agent", "before the disk filled");
+    s.at(0)
+        .log(LogLevel::Info, "agent", "before the disk filled");
     s.drained().await;
     // wait until the first control chunk is on disk (closed by the flush timer)
     s.at(2_000 * MS).event("early", Attributes::new());
@@ -145,7 +146,8 @@ async fn fill_disk(spool: &str) {
             .collect();
         let t0 = Instant::now();
         s.at(3_000 * MS + i * 20 * MS).audio(1, &frame);
-        s.at(3_000 * MS + i * 20 * MS).event("frame", Attributes::new());
+        s.at(3_000 * MS + i * 20 * MS)
+            .event("frame", Attributes::new());
         slowest = slowest.max(t0.elapsed());
         if i % 100 == 0 {
             s.drained().await;
@@ -228,8 +230,14 @@ async fn sigkill_at_random_moments_then_next_start_recovers_and_uploads() {
             .destination("s3://calls/recovered")
             .store_option("aws_endpoint", s3.endpoint())
             .store_option("aws_allow_http", "true")
-            .store_option("aws_access_key_id", calltape_tests::s3_server::ACCESS_KEY_ID)
-            .store_option("aws_secret_access_key", calltape_tests::s3_server::SECRET_ACCESS_KEY)
+            .store_option(
+                "aws_access_key_id",
+                calltape_tests::s3_server::ACCESS_KEY_ID,
+            )
+            .store_option(
+                "aws_secret_access_key",
+                calltape_tests::s3_server::SECRET_ACCESS_KEY,
+            )
             .store_option("aws_region", calltape_tests::s3_server::REGION)
             .key_layout(calltape_recorder::KeyLayout::Template(format!(
                 "{{prefix}}/{round}/{{session_id}}.calltape"
@@ -245,7 +253,9 @@ async fn sigkill_at_random_moments_then_next_start_recovers_and_uploads() {
 
         let got = s3
             .store("calls")
-            .get(&Path::from(format!("recovered/{round}/killed-call.calltape")))
+            .get(&Path::from(format!(
+                "recovered/{round}/killed-call.calltape"
+            )))
             .await
             .unwrap();
         assert_eq!(
@@ -258,7 +268,11 @@ async fn sigkill_at_random_moments_then_next_start_recovers_and_uploads() {
             "recovered marker in the object metadata"
         );
         let rb = read_back(&got.bytes().await.unwrap());
-        assert_eq!(rb.archive.footer.flags & 1, 1, "footer flags the archive as recovered");
+        assert_eq!(
+            rb.archive.footer.flags & 1,
+            1,
+            "footer flags the archive as recovered"
+        );
         assert!(rb.archive.summary.recovery.is_some());
         let ticks: Vec<(u64, u64)> = rb
             .records
@@ -332,8 +346,14 @@ async fn full_disk_degrades_reports_once_and_keeps_what_was_written() {
     let rb = read_back(&std::fs::read(&files[0]).unwrap());
     assert_eq!(rb.archive.footer.flags & 1, 1, "recovered");
     let kinds = rb.kinds();
-    assert!(kinds.contains(&"turn_start") && kinds.contains(&"log"), "{kinds:?}");
-    assert!(rb.records.iter().any(|r| matches!(&r.record, Record::Log(l) if l.message == "before the disk filled")));
+    assert!(
+        kinds.contains(&"turn_start") && kinds.contains(&"log"),
+        "{kinds:?}"
+    );
+    assert!(rb
+        .records
+        .iter()
+        .any(|r| matches!(&r.record, Record::Log(l) if l.message == "before the disk filled")));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -372,7 +392,11 @@ async fn unwritable_spool_degrades_without_panicking() {
         .expect("a broken spool does not stop the agent from starting");
     let health = rec.health();
     assert!(
-        health.last_error.as_deref().unwrap().contains("spool directory"),
+        health
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("spool directory"),
         "{health:?}"
     );
     let s = rec.start_session(call_info("no-spool")).unwrap();
@@ -382,9 +406,19 @@ async fn unwritable_spool_degrades_without_panicking() {
     }
     let status = s.status();
     assert!(status.degraded, "{status:?}");
-    assert!(status.error.as_deref().unwrap().contains("cannot create spool file"));
-    assert!(status.dropped_samples > 0 && status.dropped_records > 0, "{status:?}");
+    assert!(status
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("cannot create spool file"));
+    assert!(
+        status.dropped_samples > 0 && status.dropped_records > 0,
+        "{status:?}"
+    );
     let report = s.finish().await.unwrap();
-    assert!(matches!(report.upload.outcome, UploadOutcome::InSpool { .. }), "{report:?}");
+    assert!(
+        matches!(report.upload.outcome, UploadOutcome::InSpool { .. }),
+        "{report:?}"
+    );
     assert_eq!(reported.load(Ordering::SeqCst), 1, "reported once");
 }

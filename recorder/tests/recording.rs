@@ -9,7 +9,10 @@ use calltape_format::Record;
 use calltape_recorder::{Attributes, Recorder, RecorderError, SessionInfo, Speaker, Stage};
 use common::*;
 
-async fn file_recorder(dest: &std::path::Path, spool: &std::path::Path) -> calltape_recorder::RecorderBuilder {
+async fn file_recorder(
+    dest: &std::path::Path,
+    spool: &std::path::Path,
+) -> calltape_recorder::RecorderBuilder {
     Recorder::builder()
         .destination(format!("file://{}", dest.display()))
         .spool_dir(spool)
@@ -23,7 +26,11 @@ fn uploaded(dest: &std::path::Path, key: &str) -> ReadBack {
 #[tokio::test]
 async fn drift_between_sample_count_and_clock_is_corrected_and_noted() {
     let (dest, spool) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let rec = file_recorder(dest.path(), spool.path()).await.build().await.unwrap();
+    let rec = file_recorder(dest.path(), spool.path())
+        .await
+        .build()
+        .await
+        .unwrap();
     let s = rec.start_session(call_info("drift")).unwrap();
     // the user's device really runs at 15 900 Hz against the session clock: 320-sample
     // frames arrive every 20.126 ms
@@ -45,7 +52,10 @@ async fn drift_between_sample_count_and_clock_is_corrected_and_noted() {
         })
         .collect();
     assert!(!corrections.is_empty());
-    assert!(corrections.iter().all(|&d| d > 0), "silence inserted: {corrections:?}");
+    assert!(
+        corrections.iter().all(|&d| d > 0),
+        "silence inserted: {corrections:?}"
+    );
     // every frame kept, none overlapping, and each within the 40 ms tolerance of its clock time
     for r in &rb.records {
         if let Record::Audio(a) = &r.record {
@@ -53,7 +63,11 @@ async fn drift_between_sample_count_and_clock_is_corrected_and_noted() {
             let clock_sample = (i * frame_ns) as u128 * 16_000 / 1_000_000_000;
             let off = a.first_sample as i128 - clock_sample as i128;
             assert!(off.abs() <= 641, "frame {i} off by {off} samples");
-            assert_eq!(r.time_ns, a.first_sample * 1_000_000 / 16, "record time = sample time");
+            assert_eq!(
+                r.time_ns,
+                a.first_sample * 1_000_000 / 16,
+                "record time = sample time"
+            );
         }
     }
     assert_eq!(rb.timeline(1).len(), 1_500 * 320);
@@ -90,10 +104,17 @@ async fn over_budget_audio_is_dropped_counted_and_noted_control_records_kept() {
             _ => None,
         })
         .collect();
-    let audio = dropped.iter().find(|d| d.what == "audio:user").expect("dropped record");
+    let audio = dropped
+        .iter()
+        .find(|d| d.what == "audio:user")
+        .expect("dropped record");
     assert_eq!(audio.unit, "samples");
     let kept = rb.timeline(1).len() as u64;
-    assert_eq!(kept + audio.count, 500 * 320, "every sample kept or counted");
+    assert_eq!(
+        kept + audio.count,
+        500 * 320,
+        "every sample kept or counted"
+    );
     assert_eq!(report.dropped_samples, audio.count);
     let events = rb
         .records
@@ -105,7 +126,11 @@ async fn over_budget_audio_is_dropped_counted_and_noted_control_records_kept() {
         .filter(|d| d.what == "records")
         .map(|d| d.count)
         .sum::<u64>();
-    assert_eq!(events + lost_records, 500, "control records kept or counted");
+    assert_eq!(
+        events + lost_records,
+        500,
+        "control records kept or counted"
+    );
     assert!(events > 0);
     assert!(rb.kinds().contains(&"session_end"));
 }
@@ -126,8 +151,15 @@ async fn pii_is_redacted_before_it_reaches_the_disk() {
         "my card is 4111 1111 1111 1111 and order 8237461928374652",
         true,
     );
-    s.at(2 * MS).state("caller", &serde_json::json!({"email": "jane@example.com", "n": 3}));
-    s.at(3 * MS).log(calltape_recorder::LogLevel::Info, "agent", "calling +1 415 555 0132");
+    s.at(2 * MS).state(
+        "caller",
+        &serde_json::json!({"email": "jane@example.com", "n": 3}),
+    );
+    s.at(3 * MS).log(
+        calltape_recorder::LogLevel::Info,
+        "agent",
+        "calling +1 415 555 0132",
+    );
     s.drained().await;
     // nothing unredacted in the spool file either
     let part = std::fs::read(spool.path().join("pii.calltape.part")).unwrap();
@@ -157,10 +189,17 @@ async fn pii_is_redacted_before_it_reaches_the_disk() {
 #[tokio::test]
 async fn bad_session_ids_are_refused_with_a_clear_error() {
     let (dest, spool) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let rec = file_recorder(dest.path(), spool.path()).await.build().await.unwrap();
+    let rec = file_recorder(dest.path(), spool.path())
+        .await
+        .build()
+        .await
+        .unwrap();
     for id in ["../escape", "a/b", "", "x\0y", "..", "sp ace"] {
         let err = rec.start_session(SessionInfo::new(id)).unwrap_err();
-        assert!(matches!(err, RecorderError::InvalidSessionId { .. }), "{id:?}: {err}");
+        assert!(
+            matches!(err, RecorderError::InvalidSessionId { .. }),
+            "{id:?}: {err}"
+        );
     }
     let s = rec.start_session(SessionInfo::new("dup")).unwrap();
     assert!(matches!(
@@ -174,7 +213,11 @@ async fn bad_session_ids_are_refused_with_a_clear_error() {
 #[tokio::test]
 async fn stage_guard_records_on_drop_and_dropped_session_is_closed_and_uploaded() {
     let (dest, spool) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let rec = file_recorder(dest.path(), spool.path()).await.build().await.unwrap();
+    let rec = file_recorder(dest.path(), spool.path())
+        .await
+        .build()
+        .await
+        .unwrap();
     let s = rec.start_session(call_info("guards")).unwrap();
     {
         let mut tts = s.at(100 * MS).stage(1, Stage::Tts);
@@ -201,6 +244,12 @@ async fn stage_guard_records_on_drop_and_dropped_session_is_closed_and_uploaded(
             _ => None,
         })
         .unwrap();
-    assert_eq!((st.start_ns, st.end_ns, st.ttfb_ns, st.characters), (100 * MS, 400 * MS, Some(150 * MS), Some(42)));
-    assert_eq!(rb.archive.summary.totals.end_reason.as_deref(), Some("session_dropped"));
+    assert_eq!(
+        (st.start_ns, st.end_ns, st.ttfb_ns, st.characters),
+        (100 * MS, 400 * MS, Some(150 * MS), Some(42))
+    );
+    assert_eq!(
+        rb.archive.summary.totals.end_reason.as_deref(),
+        Some("session_dropped")
+    );
 }

@@ -12,7 +12,11 @@ use common::*;
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
-fn s3_recorder(endpoint: &str, bucket: &str, spool: &std::path::Path) -> calltape_recorder::RecorderBuilder {
+fn s3_recorder(
+    endpoint: &str,
+    bucket: &str,
+    spool: &std::path::Path,
+) -> calltape_recorder::RecorderBuilder {
     Recorder::builder()
         .destination(format!("s3://{bucket}/calls"))
         .store_option("aws_endpoint", endpoint)
@@ -57,7 +61,10 @@ async fn recorded_call_lands_at_dated_key_and_reads_back_sample_exact() {
     assert_eq!(report.upload.outcome, UploadOutcome::Uploaded, "{report:?}");
     assert_eq!(report.upload.key, "calls/2026/11/21/call-s3-1.calltape");
     assert_eq!((report.dropped_samples, report.dropped_records), (0, 0));
-    assert!(spool_files(spool.path()).is_empty(), "spool copy deleted after verification");
+    assert!(
+        spool_files(spool.path()).is_empty(),
+        "spool copy deleted after verification"
+    );
 
     let store = s3.store("calls");
     let got = store
@@ -100,10 +107,16 @@ async fn store_down_keeps_archive_in_spool_until_a_retry_uploads_it() {
         panic!("expected the archive to stay in the spool: {report:?}");
     };
     assert!(path.exists(), "{path:?}");
-    assert!(reason.contains("calls/2026/11/21/call-down-1.calltape"), "{reason}");
+    assert!(
+        reason.contains("calls/2026/11/21/call-down-1.calltape"),
+        "{reason}"
+    );
     assert_eq!(spool_files(spool.path()), vec!["call-down-1.calltape"]);
     let health = rec.health();
-    assert!(health.errors >= 1 && health.last_error.is_some(), "{health:?}");
+    assert!(
+        health.errors >= 1 && health.last_error.is_some(),
+        "{health:?}"
+    );
 
     // a retry while the store is still down changes nothing and loses nothing
     let again = rec.upload_pending().await;
@@ -148,7 +161,10 @@ async fn archives_left_by_a_shutdown_with_the_store_down_go_up_on_next_start() {
     let shut = rec.shutdown(Duration::from_secs(5)).await;
     assert_eq!(shut.sessions.len(), 2, "{shut:?}");
     assert!(shut.sessions.iter().all(|r| !r.upload.is_uploaded()));
-    assert!(rec.start_session(call_info("late")).is_err(), "no sessions after shutdown");
+    assert!(
+        rec.start_session(call_info("late")).is_err(),
+        "no sessions after shutdown"
+    );
     assert_eq!(
         spool_files(spool.path()),
         vec!["call-a.calltape", "call-b.calltape"]

@@ -49,7 +49,8 @@ pub fn speak(s: &Session, track: u16, from_ms: u64, to_ms: u64) {
 pub fn script(s: &Session) {
     s.at(0).turn_start(1, Speaker::User);
     speak(s, 1, 0, 1_000);
-    s.at(1_000 * MS).transcript(Speaker::User, "book a table for two", true);
+    s.at(1_000 * MS)
+        .transcript(Speaker::User, "book a table for two", true);
     let mut llm = s.at(1_050 * MS).stage(1, Stage::Llm);
     llm.first_token_at(1_350 * MS);
     llm.end_at(1_600 * MS);
@@ -120,10 +121,16 @@ pub fn assert_scripted_call(rb: &ReadBack, id: &str) {
     // 0..1 s and 4..4.5 s: 16 000 + 8 000 samples, each where its capture time says
     assert_eq!(user.len(), 24_000);
     for (&n, &x) in &user {
-        assert!(n < 16_000 || (64_000..72_000).contains(&n), "user sample {n} misplaced");
+        assert!(
+            n < 16_000 || (64_000..72_000).contains(&n),
+            "user sample {n} misplaced"
+        );
         assert_eq!(x, sample(1, n), "user sample {n}");
     }
-    assert!(!user.contains_key(&16_000) && user.contains_key(&64_000), "the 3 s gap is kept");
+    assert!(
+        !user.contains_key(&16_000) && user.contains_key(&64_000),
+        "the 3 s gap is kept"
+    );
     let agent = rb.timeline(2);
     assert_eq!(agent.len(), 12_800);
     assert_eq!(agent.keys().next(), Some(&19_200));
@@ -131,7 +138,14 @@ pub fn assert_scripted_call(rb: &ReadBack, id: &str) {
         assert_eq!(x, sample(2, n), "agent sample {n}");
     }
     let kinds = rb.kinds();
-    for k in ["turn_start", "transcript", "stage_timing", "event", "turn_end", "session_end"] {
+    for k in [
+        "turn_start",
+        "transcript",
+        "stage_timing",
+        "event",
+        "turn_end",
+        "session_end",
+    ] {
         assert!(kinds.contains(&k), "missing {k} in {kinds:?}");
     }
     let llm = rb
@@ -142,7 +156,10 @@ pub fn assert_scripted_call(rb: &ReadBack, id: &str) {
             _ => None,
         })
         .unwrap();
-    assert_eq!((llm.start_ns, llm.end_ns, llm.ttft_ns), (1_050 * MS, 1_600 * MS, Some(300 * MS)));
+    assert_eq!(
+        (llm.start_ns, llm.end_ns, llm.ttft_ns),
+        (1_050 * MS, 1_600 * MS, Some(300 * MS))
+    );
     let s = &rb.archive.summary;
     assert_eq!(s.totals.end_reason.as_deref(), Some("user_hangup"));
     assert!(s.totals.dropped.is_empty(), "{:?}", s.totals.dropped);
