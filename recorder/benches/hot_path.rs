@@ -71,7 +71,7 @@ fn setup() -> Bench {
                 .collect();
             load.at(t).audio(2, &frame);
             t += 20_000_000;
-            if t % 2_000_000_000 == 0 {
+            if t.is_multiple_of(2_000_000_000) {
                 handle.block_on(load.drained());
             }
         }
@@ -130,7 +130,7 @@ fn hot_path(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 i += 1;
-                if i % 2_000 == 0 {
+                if i.is_multiple_of(2_000) {
                     b.rt.block_on(s.drained());
                 }
                 let t0 = Instant::now();

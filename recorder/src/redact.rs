@@ -161,7 +161,7 @@ pub fn luhn_valid(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Applies the configured rules to every text a record carries: transcripts (`text`,
