@@ -1,28 +1,31 @@
-//! `calltape-samples`: writes the sample archives (samples/archives) from the scripted calls,
-//! or a long generated call for benchmarks.
+//! `calltape-samples`: records the scripted calls through the calltape recorder into
+//! samples/archives, or a long generated call for benchmarks.
 //!
 //! ```text
-//! cargo run -p calltape-samples                       # all samples into samples/archives
+//! cargo run -p calltape-samples                        # all samples into samples/archives
+//! cargo run -p calltape-samples -- --out DIR
 //! cargo run -p calltape-samples -- long 120 /tmp/2h.calltape
 //! ```
 
 use std::path::Path;
+use std::time::{Duration, SystemTime};
 
-use calltape_format::{ArchiveWriter, TimedRecord, WriterOptions};
+use calltape_recorder::{KeyLayout, Recorder, SessionInfo, UploadOutcome};
 use calltape_samples::{scripts, Clips, SampleCall};
 
-fn main() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        None => write_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("archives")),
-        Some("--out") if args.len() == 2 => write_all(Path::new(&args[1])),
-        Some("long") if args.len() == 3 => args[1]
-            .parse::<u64>()
-            .map_err(|e| format!("minutes: {e}"))
-            .and_then(|m| {
+        None => write_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("archives")).await,
+        Some("--out") if args.len() == 2 => write_all(Path::new(&args[1])).await,
+        Some("long") if args.len() == 3 => match args[1].parse::<u64>() {
+            Ok(m) => {
                 let call = scripts::long_call(&mut Clips::bundled(), m);
-                write_call(&call, Path::new(&args[2]))
-            }),
+                record(&call, Path::new(&args[2])).await
+            }
+            Err(e) => Err(format!("minutes: {e}")),
+        },
         _ => Err("usage: calltape-samples [--out DIR] | long MINUTES FILE".into()),
     };
     if let Err(e) = result {
@@ -31,69 +34,103 @@ fn main() {
     }
 }
 
-fn write_all(dir: &Path) -> Result<(), String> {
+async fn write_all(dir: &Path) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
     let mut clips = Clips::bundled();
-    let calls = scripts::all(&mut clips);
-    for call in &calls {
-        write_call(call, &dir.join(format!("{}.calltape", call.name)))?;
+    for call in scripts::all(&mut clips) {
+        record(&call, &dir.join(format!("{}.calltape", call.name))).await?;
     }
-    let slow = calls
-        .iter()
-        .find(|c| c.name == "slow_llm")
-        .expect("slow_llm sample");
-    write_crashed(slow, &dir.join("crash_truncated.calltape"))?;
-    Ok(())
+    crash(
+        &dir.join("slow_llm.calltape"),
+        &dir.join("crash_truncated.calltape"),
+    )
 }
 
-fn write_call(call: &SampleCall, path: &Path) -> Result<(), String> {
-    let file =
-        std::fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()))?;
-    let mut w = ArchiveWriter::new(std::io::BufWriter::new(file), call.header.clone())
+/// Plays `call` into a real recorder session (explicit timestamps, manual clock) and moves
+/// the uploaded archive to `path`.
+async fn record(call: &SampleCall, path: &Path) -> Result<(), String> {
+    let dest = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let spool = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let recorder = Recorder::builder()
+        .destination(format!("file://{}", dest.path().display()))
+        .spool_dir(spool.path())
+        .key_layout(KeyLayout::Template("{session_id}.calltape".into()))
+        .build()
+        .await
         .map_err(|e| e.to_string())?;
-    for r in &call.records {
-        w.write(r).map_err(|e| e.to_string())?;
+    let h = &call.header;
+    let mut info = SessionInfo::new(h.session_id.clone())
+        .agent(h.agent.name.clone(), h.agent.version.clone())
+        .started_at(SystemTime::UNIX_EPOCH + Duration::from_nanos(h.started_at_unix_ns as u64))
+        .manual_clock();
+    if let Some(env) = &h.environment {
+        info = info.environment(env.clone());
     }
-    let (_, summary) = w.finish().map_err(|e| e.to_string())?;
+    for (k, v) in &h.tags {
+        info = info.tag(k.clone(), v.clone());
+    }
+    for t in &h.tracks {
+        info = info.track(t.role, t.sample_rate, t.channels);
+    }
+    let session = recorder.start_session(info).map_err(|e| e.to_string())?;
+    let mut next_drain = 0u64;
+    for r in &call.records {
+        if r.time_ns >= next_drain {
+            // the simulation runs far faster than real time: let the writer keep up
+            session.drained().await;
+            next_drain = r.time_ns + 1_000_000_000;
+        }
+        session.at(r.time_ns).record(r.record.clone());
+    }
+    let report = session.finish().await.map_err(|e| e.to_string())?;
+    recorder.shutdown(Duration::from_secs(10)).await;
+    if report.upload.outcome != UploadOutcome::Uploaded {
+        return Err(format!(
+            "{}: not uploaded: {:?}",
+            call.name, report.upload.outcome
+        ));
+    }
+    if report.dropped_samples > 0 || report.dropped_records > 0 {
+        return Err(format!(
+            "{}: the recorder dropped data: {report:?}",
+            call.name
+        ));
+    }
+    let archive = dest.path().join(&report.upload.key);
+    std::fs::copy(&archive, path).map_err(|e| format!("copy to {}: {e}", path.display()))?;
+    let opened = calltape_format::open(&mut std::fs::File::open(path).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     println!(
-        "{:<22} {:>3} turns {:>6.1} s  {}",
+        "{:<26} {:>3} turns {:>7.1} s  {}",
         path.file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        summary.turns.len(),
-        summary.duration_ns as f64 / 1e9,
+        opened.summary.turns.len(),
+        opened.summary.duration_ns as f64 / 1e9,
         call.what
     );
     Ok(())
 }
 
-/// The slow_llm call as a crash leaves it: the process died 60% into the call, in the middle
-/// of appending a chunk, so the file has no summary or footer and ends in a torn frame.
-fn write_crashed(call: &SampleCall, path: &Path) -> Result<(), String> {
-    let end = call.records.last().map_or(0, |r| r.time_ns);
-    let crash_at = end / 10 * 6;
-    let mut w =
-        ArchiveWriter::with_options(Vec::new(), call.header.clone(), WriterOptions::default())
-            .map_err(|e| e.to_string())?;
-    let (before, after): (Vec<&TimedRecord>, Vec<&TimedRecord>) =
-        call.records.iter().partition(|r| r.time_ns < crash_at);
-    for r in before {
-        w.write(r).map_err(|e| e.to_string())?;
-    }
-    let durable = w.position() as usize;
-    for r in after.iter().take(400) {
-        w.write(r).map_err(|e| e.to_string())?;
-    }
-    w.flush_chunks().map_err(|e| e.to_string())?;
-    let written = w.get_ref().clone();
-    // the next frame was only half written when the process died
-    let torn = (durable + (written.len() - durable) / 2).min(written.len());
-    std::fs::write(path, &written[..torn]).map_err(|e| format!("write {}: {e}", path.display()))?;
+/// A crash 60% into `source`'s call: the writer only appends, so the file a crash leaves is a
+/// prefix of the finished one, ending inside the chunk being written (no summary, no footer).
+fn crash(source: &Path, path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(source).map_err(|e| format!("read {}: {e}", source.display()))?;
+    let archive =
+        calltape_format::open(&mut std::io::Cursor::new(&bytes)).map_err(|e| e.to_string())?;
+    let crash_at = archive.summary.duration_ns / 10 * 6;
+    let torn = archive
+        .index
+        .iter()
+        .find(|e| e.start_ns >= crash_at)
+        .ok_or("no chunk after the crash point")?;
+    let cut = (torn.offset + torn.frame_len() / 2) as usize;
+    std::fs::write(path, &bytes[..cut]).map_err(|e| format!("write {}: {e}", path.display()))?;
     println!(
-        "{:<22}  torn after {:.1} s of {:.1} s: no summary, no footer",
+        "{:<26}  slow_llm torn at {:.1} s of {:.1} s, inside a chunk: no summary, no footer",
         "crash_truncated.calltape",
         crash_at as f64 / 1e9,
-        end as f64 / 1e9
+        archive.summary.duration_ns as f64 / 1e9
     );
     Ok(())
 }
