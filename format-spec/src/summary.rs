@@ -98,8 +98,12 @@ impl Latency {
 
     /// e2e if it is present and sane (not negative, not absurd).
     pub fn valid_e2e_ns(&self) -> Option<i64> {
-        self.e2e_ns
-            .filter(|_| !self.flags.iter().any(|f| f.ends_with("_e2e")))
+        self.e2e_ns.filter(|_| {
+            !self
+                .flags
+                .iter()
+                .any(|f| f == "negative_e2e" || f == "absurd_e2e")
+        })
     }
 }
 

@@ -282,3 +282,22 @@ fn opener_asks_for_a_second_range_when_the_tail_is_large() {
     assert_eq!(a.summary.turns.len(), 6_000);
     assert_eq!(requests, 2);
 }
+
+#[test]
+fn overlapping_parts_keep_e2e_valid_but_negative_e2e_does_not() {
+    let mut records = common::full_records();
+    // a reported LLM ttft longer than the whole gap: parts exceed e2e, e2e itself is fine
+    for r in &mut records {
+        if let Record::StageTiming(s) = &mut r.record {
+            if s.stage == Stage::Llm {
+                s.ttft_ns = Some(5_000_000_000);
+            }
+        }
+    }
+    let bytes = common::write(common::header(vec![]), &records, WriterOptions::default());
+    let a = open(&mut Cursor::new(&bytes)).unwrap();
+    let l = &a.summary.turns[0].latency;
+    assert!(l.flags.contains(&"parts_exceed_e2e".to_string()));
+    assert_eq!(l.valid_e2e_ns(), Some(1_300_000_000));
+    assert_eq!(a.summary.totals.e2e_p50_ns, Some(1_300_000_000));
+}

@@ -1,0 +1,901 @@
+#!/usr/bin/env python3
+"""An independent reader for calltape archives (format 1.x), written from ../SPEC.md.
+
+Python 3.11 standard library plus ``zstandard``. Library use::
+
+    import calltape_reader as ct
+    with ct.open_archive("call.calltape") as a:        # reads only the tail (SPEC §8)
+        print(a.header["session_id"], len(a.index), "chunks")
+        for rec in a.iter_records(lanes=[0]):           # fetches only the chunks it needs
+            print(rec.time_ns, rec.kind_name, rec.data)
+    ct.dump(open("x.calltape", "rb").read())            # canonical dump, SPEC §10
+    for rec in ct.scan_records(data): ...               # unclosed files, forward scan
+
+Every failure is a ``CalltapeError`` whose ``code`` is one of the SPEC §8 codes.
+
+CLI::
+
+    python3 calltape_reader.py dump FILE      # canonical dump as JSON
+    python3 calltape_reader.py --check DIR    # compare DIR/*.calltape with DIR/*.json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from array import array
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Iterable, Iterator
+
+import zstandard
+
+__all__ = [
+    "CalltapeError", "crc32c", "dump", "open_archive", "scan_records", "decode_chunk_frame",
+    "Archive", "ChunkEntry", "Chunk", "Record", "KIND_NAMES",
+]
+
+MAGIC = b"\x89CTAPE\r\n"
+MAJOR = 1
+PREAMBLE_LEN = 12
+FOOTER_LEN = 40
+FOOTER_MAGIC = b"CTAPEEND"
+FRAME_OVERHEAD = 9            # kind u8 + len u32 + crc u32
+CHUNK_HEADER_LEN = 36
+RECORD_HEADER_LEN = 14
+AUDIO_HEAD_LEN = 16
+MAX_FRAME_LEN = 64 << 20
+MAX_CHUNK_BODY = 32 << 20
+MAX_RECORD_LEN = 16 << 20
+MAX_TAIL_RAW = 64 << 20       # inflated summary / chunk index
+TAIL_FETCH = 256 * 1024
+U64 = (1 << 64) - 1
+
+FRAME_HEADER, FRAME_CHUNK, FRAME_SUMMARY, FRAME_INDEX = 1, 2, 3, 4
+KIND_AUDIO = 32
+KIND_NAMES = {1: "turn_start", 2: "turn_end", 3: "transcript", 4: "stage_timing",
+              5: "tool_call", 6: "state_snapshot", 7: "event", 8: "log", 9: "usage",
+              10: "dropped", 11: "session_end", 32: "audio"}
+
+
+class CalltapeError(Exception):
+    """A failed check: ``code`` is a SPEC §8 error code, ``offset`` the byte it applies to."""
+
+    CODES = ("not_an_archive", "unsupported_version", "bad_checksum", "too_large",
+             "malformed", "truncated")
+
+    def __init__(self, code: str, offset: int | None, message: str):
+        assert code in self.CODES, code
+        super().__init__(f"{code} at byte {offset}: {message}" if offset is not None
+                         else f"{code}: {message}")
+        self.code, self.offset, self.message = code, offset, message
+
+
+# ---------------------------------------------------------------------------------------
+# CRC32C (Castagnoli), table-driven, reflected polynomial 0x82F63B78
+
+def _crc_table() -> list[int]:
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc32c(data: bytes, crc: int = 0) -> int:
+    """CRC32C of ``data``; pass a previous result as ``crc`` to continue it."""
+    t = _CRC_TABLE
+    c = crc ^ 0xFFFFFFFF
+    for b in data:
+        c = t[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def _u16(b, i): return int.from_bytes(b[i:i + 2], "little")
+def _u32(b, i): return int.from_bytes(b[i:i + 4], "little")
+def _u64(b, i): return int.from_bytes(b[i:i + 8], "little")
+
+
+# ---------------------------------------------------------------------------------------
+# zstd, bounded: never holds more than `limit` (+ one step) inflated bytes
+
+_ZSTD = zstandard.ZstdDecompressor()
+_FEED = 16   # compressed bytes per step: a step inflates to at most ~512 KiB
+
+
+def _inflate(data: bytes, limit: int, what: str, offset: int) -> bytes:
+    """Inflates zstd frames back to back (skippable frames are skipped), as libzstd's
+    one-shot decoder does; refuses output over ``limit`` without producing it."""
+    out = bytearray()
+    data = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 5:
+            raise CalltapeError("malformed", offset, f"{what}: zstd input cut short")
+        magic = _u32(data, pos)
+        if magic & 0xFFFFFFF0 == 0x184D2A50:          # skippable frame
+            if len(data) - pos < 8 or _u32(data, pos + 4) > len(data) - pos - 8:
+                raise CalltapeError("malformed", offset, f"{what}: zstd skippable frame cut short")
+            pos += 8 + _u32(data, pos + 4)
+            continue
+        obj = _ZSTD.decompressobj()
+        try:
+            # A frame that declares its size (every writer's does) inflates in one step:
+            # libzstd refuses to produce more than the declared size. Others go in small
+            # steps so a bomb is stopped within one step of the limit.
+            declared = zstandard.get_frame_parameters(bytes(data[pos:pos + 18])).content_size
+            feed = len(data) if declared <= limit - len(out) else _FEED
+            while not obj.eof:
+                if pos >= len(data):
+                    raise CalltapeError("malformed", offset, f"{what}: zstd frame cut short")
+                step = bytes(data[pos:pos + feed])
+                pos += len(step)
+                out += obj.decompress(step)
+                if len(out) > limit:
+                    raise CalltapeError("malformed", offset,
+                                        f"{what}: inflates past {limit} bytes")
+        except zstandard.ZstdError as e:
+            raise CalltapeError("malformed", offset, f"{what}: zstd: {e}") from None
+        pos -= len(obj.unused_data)
+    return bytes(out)
+
+
+# ---------------------------------------------------------------------------------------
+# JSON, as strict as the reference reader (serde_json): UTF-8, no NaN/Infinity, finite
+# numbers, no lone surrogates, at most 127 levels of nesting; integers outside i64/u64
+# become floats.
+
+class _Obj(dict):
+    """A JSON object that remembers which keys it saw twice (last value wins)."""
+    dups: frozenset = frozenset()
+
+
+def _pairs(pairs):
+    d = _Obj(pairs)
+    if len(d) != len(pairs):
+        seen, dups = set(), set()
+        for k, _ in pairs:
+            (dups if k in seen else seen).add(k)
+        d.dups = frozenset(dups)
+    return d
+
+
+def _bad_constant(s):
+    raise ValueError(f"{s} is not JSON")
+
+
+def _int(s):
+    if s == "-0":
+        return -0.0                                  # serde_json reads -0 as a float
+    v = int(s)
+    return v if -(1 << 63) <= v <= U64 else float(s)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_INF = (float("inf"), float("-inf"))
+
+
+def _strict(v, depth=1) -> bool:
+    """What serde_json accepts as a value: finite numbers, no lone surrogates, at most 127
+    levels of nesting (``depth`` is the level of ``v`` itself)."""
+    if isinstance(v, str):
+        return not _SURROGATE.search(v)
+    if isinstance(v, float):
+        return v not in _INF
+    if isinstance(v, dict):
+        return depth <= 127 and all(not _SURROGATE.search(k) and _strict(x, depth + 1)
+                                    for k, x in v.items())
+    if isinstance(v, list):
+        return depth <= 127 and all(_strict(x, depth + 1) for x in v)
+    return True
+
+
+def _parse(raw, what: str, offset: int):
+    """JSON syntax (RFC 8259, UTF-8, no NaN/Infinity); numbers out of range parse as inf."""
+    try:
+        # invalid UTF-8 becomes lone surrogates: rejected by _strict, but (as in serde_json)
+        # tolerated inside fields a record type does not know
+        return json.loads(bytes(raw).decode("utf-8", "surrogateescape"), object_pairs_hook=_pairs,
+                          parse_constant=_bad_constant, parse_int=_int)
+    except (ValueError, RecursionError) as e:    # JSONDecodeError, UnicodeDecodeError too
+        raise CalltapeError("malformed", offset, f"{what}: bad JSON: {e}") from None
+
+
+def _json(raw, what: str, offset: int):
+    """A JSON value exactly as strict as the reference reader (serde_json)."""
+    v = _parse(raw, what, offset)
+    if not _strict(v):
+        raise CalltapeError("malformed", offset,
+                            f"{what}: bad JSON: number out of range, lone surrogate or too deep")
+    return v
+
+
+# Field types of the JSON records (SPEC §7), in declaration order, as the reference reader
+# checks them: (name, type, required). "?x" also accepts null. A struct also deserializes
+# from an array of its fields in this order (serde's sequence form).
+_T = {
+    "u32": lambda v: type(v) is int and 0 <= v <= 0xFFFFFFFF,
+    "u64": lambda v: type(v) is int and 0 <= v <= U64,
+    "f64": lambda v: type(v) in (int, float),
+    "bool": lambda v: type(v) is bool,
+    "str": lambda v: type(v) is str,
+    "map": lambda v: type(v) is _Obj,
+    "any": lambda v: True,
+    # a unit enum: a string, or serde's {"variant": null} form
+    "enum": lambda v: type(v) is str or (type(v) is _Obj and len(v) == 1
+                                          and next(iter(v.values())) is None),
+}
+_R, _O = True, False
+_SCHEMA = {
+    1: [("turn", "u32", _R), ("speaker", "enum", _R), ("attributes", "map", _O)],
+    2: [("turn", "u32", _R), ("speaker", "?enum", _O), ("attributes", "map", _O)],
+    3: [("turn", "?u32", _O), ("speaker", "enum", _R), ("text", "str", _R),
+        ("is_final", "bool", _O), ("confidence", "?f64", _O), ("language", "?str", _O),
+        ("interrupted", "bool", _O), ("heard_text", "?str", _O), ("start_ns", "?u64", _O),
+        ("end_ns", "?u64", _O), ("attributes", "map", _O)],
+    4: [("turn", "?u32", _O), ("stage", "str", _R), ("start_ns", "u64", _R),
+        ("end_ns", "u64", _R), ("ttft_ns", "?u64", _O), ("ttfb_ns", "?u64", _O),
+        ("prompt_tokens", "?u64", _O), ("completion_tokens", "?u64", _O),
+        ("characters", "?u64", _O), ("model", "?str", _O), ("provider", "?str", _O),
+        ("cancelled", "bool", _O), ("attributes", "map", _O)],
+    5: [("turn", "?u32", _O), ("call_id", "?str", _O), ("name", "str", _R),
+        ("arguments", "any", _O), ("output", "any", _O), ("is_error", "bool", _O),
+        ("start_ns", "u64", _R), ("end_ns", "u64", _R), ("attributes", "map", _O)],
+    6: [("turn", "?u32", _O), ("scope", "str", _R), ("value", "any", _R)],
+    7: [("turn", "?u32", _O), ("name", "str", _R), ("attributes", "map", _O)],
+    8: [("turn", "?u32", _O), ("level", "str", _R), ("target", "str", _O),
+        ("message", "str", _R), ("fields", "map", _O)],
+    9: [("turn", "?u32", _O), ("prompt_tokens", "u64", _O), ("completion_tokens", "u64", _O),
+        ("cached_tokens", "u64", _O), ("stt_audio_seconds", "f64", _O),
+        ("tts_audio_seconds", "f64", _O), ("tts_characters", "u64", _O),
+        ("model", "?str", _O), ("provider", "?str", _O)],
+    10: [("what", "str", _R), ("count", "u64", _R), ("unit", "str", _R), ("reason", "str", _O)],
+    11: [("reason", "str", _R), ("outcome", "?str", _O)],
+}
+
+
+def _type_ok(t: str, v) -> bool:
+    if t.startswith("?"):
+        return v is None or (_T[t[1:]](v) and _strict(v, 2))
+    return _T[t](v) and _strict(v, 2)
+
+
+def _check_record_json(kind: int, v, offset: int) -> None:
+    schema = _SCHEMA[kind]
+
+    def bad(why):
+        raise CalltapeError("malformed", offset, f"{KIND_NAMES[kind]} record: {why}")
+
+    if type(v) is list:
+        if len(v) > len(schema):
+            bad("too many array elements")
+        for i, (name, t, required) in enumerate(schema):
+            if i >= len(v):
+                if required:
+                    bad(f"missing field {name}")
+                continue
+            if not _type_ok(t, v[i]):
+                bad(f"field {name} has the wrong type")
+        return
+    if type(v) is not _Obj:
+        bad("payload is not a JSON object")
+    if any(_SURROGATE.search(k) for k in v):
+        bad("lone surrogate in a field name")
+    for name, t, required in schema:
+        if name in v.dups:
+            bad(f"duplicate field {name}")
+        if name not in v:
+            if required:
+                bad(f"missing field {name}")
+        elif not _type_ok(t, v[name]):
+            bad(f"field {name} has the wrong type")
+
+
+# ---------------------------------------------------------------------------------------
+# Frames, footer, chunks, index
+
+def _check_preamble(b: bytes) -> None:
+    if len(b) < PREAMBLE_LEN:
+        if MAGIC.startswith(bytes(b[:8])):
+            raise CalltapeError("truncated", len(b), "file ends inside the preamble")
+        raise CalltapeError("not_an_archive", 0, "no calltape magic")
+    if bytes(b[:8]) != MAGIC:
+        raise CalltapeError("not_an_archive", 0, "no calltape magic")
+    if b[8] != MAJOR:
+        raise CalltapeError("unsupported_version", 0, f"format version {b[8]}.{b[9]}")
+
+
+def _decode_frame(buf, pos: int, offset: int):
+    """The frame at ``buf[pos:]`` (file offset ``offset``): (kind, payload view, total length),
+    or None if ``buf`` ends before it does."""
+    if len(buf) - pos < 5:
+        return None
+    kind, n = buf[pos], _u32(buf, pos + 1)
+    if kind == 0:
+        raise CalltapeError("malformed", offset, "frame kind 0 (zeroed or unwritten bytes)")
+    if n > MAX_FRAME_LEN:
+        raise CalltapeError("too_large", offset, f"frame of {n} bytes")
+    if len(buf) - pos < n + FRAME_OVERHEAD:
+        return None
+    end = pos + 5 + n
+    if crc32c(buf[pos:end]) != _u32(buf, end):
+        raise CalltapeError("bad_checksum", offset, f"frame kind {kind}")
+    return kind, buf[pos + 5:end], n + FRAME_OVERHEAD
+
+
+def _decode_footer(b, offset: int) -> dict:
+    if crc32c(b[:28]) != _u32(b, 28):
+        raise CalltapeError("bad_checksum", offset, "footer")
+    f = {"summary_offset": _u64(b, 0), "index_offset": _u64(b, 8),
+         "chunk_count": _u32(b, 16), "flags": _u32(b, 20)}
+    if not PREAMBLE_LEN <= f["summary_offset"] < f["index_offset"] < offset:
+        raise CalltapeError("malformed", offset, "footer offsets do not fit the file")
+    return f
+
+
+@dataclass
+class Record:
+    time_ns: int
+    kind: int
+    #: JSON kinds: the payload as stored; audio: {track, channels, first_sample, samples}
+    #: with ``samples`` an ``array('h')``; unknown kinds: {payload_hex}.
+    data: Any
+    payload: bytes = field(repr=False, default=b"")
+
+    @property
+    def kind_name(self) -> str:
+        return KIND_NAMES.get(self.kind, "unknown")
+
+
+@dataclass
+class Chunk:
+    offset: int
+    lane: int
+    encoding: int
+    start_ns: int
+    end_ns: int
+    record_count: int
+    uncompressed_len: int
+    first_turn: int
+    last_turn: int
+    records: list[Record]
+
+
+def _decode_planes(planes: bytes, count: int, channels: int) -> array:
+    """Inverts pcm16_lpc2 (SPEC §4.2): byte planes -> zigzag residuals -> order-2 predictor."""
+    inter = bytearray(2 * count)
+    inter[0::2] = planes[:count]
+    inter[1::2] = planes[count:]
+    z = array("H")
+    z.frombytes(bytes(inter))
+    if sys.byteorder == "big":
+        z.byteswap()
+    x = array("H", bytes(2 * count))
+    for c in range(channels):
+        a = b = 0                                   # x[i-C], x[i-2C]
+        for i in range(c, count, channels):
+            zi = z[i]
+            v = (((zi >> 1) ^ -(zi & 1)) + 2 * a - b) & 0xFFFF
+            x[i] = v
+            b, a = a, v
+    if sys.byteorder == "big":
+        x.byteswap()
+    out = array("h")
+    out.frombytes(x.tobytes())
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out
+
+
+def _decode_records(body, planes, offset: int) -> list[Record]:
+    if planes is not None and len(planes) % 2:
+        raise CalltapeError("malformed", offset, "odd sample plane length")
+    out: list[Record] = []
+    heads = []                                      # (record, sample count, channels)
+    pos = 0
+    while pos < len(body):
+        if len(body) - pos < RECORD_HEADER_LEN:
+            raise CalltapeError("malformed", offset, "record header cut short")
+        kind, time_ns, n = _u16(body, pos), _u64(body, pos + 2), _u32(body, pos + 10)
+        pos += RECORD_HEADER_LEN
+        if n > len(body) - pos:
+            raise CalltapeError("malformed", offset, f"record of {n} bytes overruns the body")
+        if n > MAX_RECORD_LEN:       # SPEC §4.1; the Rust reader does not check this (yet)
+            raise CalltapeError("too_large", offset, f"record of {n} bytes")
+        payload = bytes(body[pos:pos + n])
+        pos += n
+        if kind in _SCHEMA:
+            # Like the reference reader: the record's fields must be valid for its kind;
+            # unknown fields need only be JSON syntax. `data` is the payload as a JSON value,
+            # or None if it is not one serde_json accepts (e.g. 1e400 in an unknown field).
+            data = _parse(payload, KIND_NAMES[kind] + " record", offset)
+            _check_record_json(kind, data, offset)
+            if not _strict(data):
+                data = None
+        elif kind == KIND_AUDIO:
+            if n < AUDIO_HEAD_LEN:
+                raise CalltapeError("malformed", offset, "audio record head cut short")
+            channels = max(payload[2], 1)
+            count = _u32(payload, 12) * channels
+            data = {"track": _u16(payload, 0), "channels": channels,
+                    "first_sample": _u64(payload, 4), "samples": None}
+            if planes is not None:
+                heads.append((data, count, channels))
+            else:
+                if n - AUDIO_HEAD_LEN != 2 * count:
+                    raise CalltapeError("malformed", offset,
+                                        "inline audio length does not match its frame count")
+                s = array("h")
+                s.frombytes(payload[AUDIO_HEAD_LEN:])
+                if sys.byteorder == "big":
+                    s.byteswap()
+                data["samples"] = s
+        else:
+            data = {"payload_hex": payload.hex()}
+        out.append(Record(time_ns, kind, data, payload))
+    if planes is not None:
+        total = len(planes) // 2
+        wanted = sum(h[1] for h in heads)
+        if wanted != total:
+            raise CalltapeError("malformed", offset,
+                                f"audio records want {wanted} samples, planes hold {total}")
+        samples = _decode_planes(bytes(planes), total, heads[0][2] if heads else 1)
+        at = 0
+        for data, count, _ in heads:
+            data["samples"] = samples[at:at + count]
+            at += count
+    return out
+
+
+def _decode_chunk(payload, offset: int) -> Chunk:
+    """A chunk frame's payload (SPEC §4), fully checked."""
+    if len(payload) < CHUNK_HEADER_LEN:
+        raise CalltapeError("malformed", offset, "payload shorter than the 36-byte chunk header")
+    p = payload
+    c = Chunk(offset, _u16(p, 0), p[2], _u64(p, 4), _u64(p, 12), _u32(p, 20), _u32(p, 24),
+              _u32(p, 28), _u32(p, 32), [])
+    if c.uncompressed_len > MAX_CHUNK_BODY:
+        raise CalltapeError("too_large", offset, f"chunk body of {c.uncompressed_len} bytes")
+    body = _inflate(p[CHUNK_HEADER_LEN:], c.uncompressed_len, "chunk", offset)
+    if len(body) != c.uncompressed_len:
+        raise CalltapeError("malformed", offset, "chunk body inflates to another length")
+    if c.encoding == 0:
+        c.records = _decode_records(body, None, offset)
+    elif c.encoding == 1:
+        if len(body) < 4:
+            raise CalltapeError("malformed", offset, "audio body too short")
+        n = _u32(body, 0)
+        if n > len(body) - 4:
+            raise CalltapeError("malformed", offset, "audio records section overruns the body")
+        c.records = _decode_records(body[4:4 + n], body[4 + n:], offset)
+    else:
+        # SPEC §3 says readers skip chunks of unknown codecs; the canonical dump has no way
+        # to show a skipped chunk, so (like the reference reader) this is damage.
+        raise CalltapeError("malformed", offset, f"unknown chunk encoding {c.encoding}")
+    if len(c.records) != c.record_count:
+        raise CalltapeError("malformed", offset,
+                            f"holds {len(c.records)} records, header says {c.record_count}")
+    return c
+
+
+def _unpack_tail(payload, what: str, offset: int) -> bytes:
+    if len(payload) < 4:
+        raise CalltapeError("malformed", offset, f"{what} shorter than its length prefix")
+    n = _u32(payload, 0)
+    if n > MAX_TAIL_RAW:
+        raise CalltapeError("too_large", offset, f"{what} of {n} bytes")
+    raw = _inflate(payload[4:], n, what, offset)
+    if len(raw) != n:
+        raise CalltapeError("malformed", offset, f"{what} inflates to another length")
+    return raw
+
+
+@dataclass(frozen=True)
+class ChunkEntry:
+    lane: int
+    start_ns: int
+    end_ns: int
+    offset: int
+    compressed_len: int
+    uncompressed_len: int
+    record_count: int
+    first_turn: int
+    last_turn: int
+
+    @property
+    def frame_len(self) -> int:
+        return self.compressed_len + CHUNK_HEADER_LEN + FRAME_OVERHEAD
+
+    def overlaps(self, from_ns: int, to_ns: int) -> bool:
+        return self.start_ns <= to_ns and self.end_ns >= from_ns
+
+
+def _unzigzag(u: int) -> int:
+    return (u >> 1) ^ -(u & 1)
+
+
+def _decode_index(raw: bytes, offset: int) -> list[ChunkEntry]:
+    pos = 0
+
+    def varint() -> int:
+        nonlocal pos
+        v = 0
+        for shift in range(0, 70, 7):
+            if pos >= len(raw):
+                raise CalltapeError("malformed", offset, "chunk index entries cut short")
+            b = raw[pos]
+            pos += 1
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return v & U64       # bits past 64 in a 10th byte are dropped
+        raise CalltapeError("malformed", offset, "varint longer than 10 bytes")
+
+    def u32() -> int:
+        v = varint()
+        if v > 0xFFFFFFFF:
+            raise CalltapeError("malformed", offset, "value does not fit 32 bits")
+        return v
+
+    count = varint()
+    if count > len(raw) // 9:
+        raise CalltapeError("malformed", offset, f"claims {count} entries in {len(raw)} bytes")
+    out, prev_start, prev_off = [], 0, 0
+    for _ in range(count):
+        lane = varint()
+        if lane > 0xFFFF:
+            raise CalltapeError("malformed", offset, "lane over 65535")
+        start = (prev_start + _unzigzag(varint())) & U64
+        end = (start + varint()) & U64
+        off = (prev_off + _unzigzag(varint())) & U64
+        clen, ulen, rcount, first = u32(), u32(), u32(), u32()
+        last = first + _unzigzag(varint())
+        if not 0 <= last <= 0xFFFFFFFF:
+            raise CalltapeError("malformed", offset, "turn range out of bounds")
+        out.append(ChunkEntry(lane, start, end, off, clen, ulen, rcount, first, last))
+        prev_start, prev_off = start, off
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# Forward scan and the canonical dump (SPEC §8 scanning, §10)
+
+def _units(data: bytes) -> Iterator[tuple]:
+    """Yields ("frame", offset, kind, payload) and ("footer", offset, footer) in file order,
+    then ("end", offset, None) or ("damage", offset, CalltapeError)."""
+    buf = memoryview(data)
+    if not buf:
+        yield ("end", 0, None)        # an empty input is not damaged (as the reference reader)
+        return
+    try:
+        _check_preamble(buf)
+    except CalltapeError as e:
+        yield ("damage", 0, e)
+        return
+    pos, after_index = PREAMBLE_LEN, False
+    while pos < len(buf):
+        rest = len(buf) - pos
+        try:
+            if after_index and rest >= FOOTER_LEN and buf[pos + 32:pos + 40] == FOOTER_MAGIC:
+                footer = _decode_footer(buf[pos:pos + FOOTER_LEN], pos)
+                yield ("footer", pos, footer)
+                pos += FOOTER_LEN
+                if pos < len(buf):
+                    yield ("damage", pos, CalltapeError("truncated", pos,
+                                                        "bytes after the footer"))
+                    return
+                break
+            frame = None if after_index and rest < FOOTER_LEN else _decode_frame(buf, pos, pos)
+        except CalltapeError as e:
+            yield ("damage", pos, e)
+            return
+        if frame is None:
+            yield ("damage", pos, CalltapeError("truncated", pos, "file ends inside a frame"))
+            return
+        kind, payload, total = frame
+        yield ("frame", pos, kind, payload)
+        pos += total
+        after_index = kind == FRAME_INDEX
+    yield ("end", pos, None)
+
+
+def _index_json(entries: list[ChunkEntry]) -> list[dict]:
+    return [dict(e.__dict__) for e in entries]
+
+
+def _record_json(r: Record) -> dict:
+    data = r.data
+    if r.kind == KIND_AUDIO:
+        data = dict(data, samples=list(data["samples"]))
+    return {"time_ns": r.time_ns, "kind": r.kind, "kind_name": r.kind_name, "data": data}
+
+
+def dump(data: bytes) -> dict:
+    """The canonical dump of SPEC §10. Never raises: damage ends it with {offset, error}."""
+    out = {"header": None, "chunks": [], "other_frames": [], "summary": None,
+           "index": None, "footer": None, "damage": None}
+    for unit in _units(data):
+        tag, offset = unit[0], unit[1]
+        try:
+            if tag == "frame":
+                kind, payload = unit[2], unit[3]
+                if kind == FRAME_HEADER:
+                    out["header"] = _json(payload, "header", offset)
+                elif kind == FRAME_CHUNK:
+                    c = _decode_chunk(payload, offset)
+                    d = {k: v for k, v in c.__dict__.items() if k != "records"}
+                    d["records"] = [_record_json(r) for r in c.records]
+                    out["chunks"].append(d)
+                elif kind == FRAME_SUMMARY:
+                    try:
+                        out["summary"] = _json(_unpack_tail(payload, "summary", offset),
+                                               "summary", offset)
+                    except CalltapeError as e:       # every summary failure is `malformed`
+                        raise CalltapeError("malformed", offset, e.message) from None
+                elif kind == FRAME_INDEX:
+                    out["index"] = _index_json(
+                        _decode_index(_unpack_tail(payload, "chunk index", offset), offset))
+                else:
+                    out["other_frames"].append(
+                        {"offset": offset, "kind": kind, "payload_hex": bytes(payload).hex()})
+            elif tag == "footer":
+                out["footer"] = unit[2]
+            elif tag == "damage":
+                out["damage"] = {"offset": offset, "error": unit[2].code}
+        except CalltapeError as e:
+            out["damage"] = {"offset": offset, "error": e.code}
+            break
+    return out
+
+
+def scan_records(data: bytes, lanes: Iterable[int] | None = None,
+                 strict: bool = False) -> Iterator[Record]:
+    """Records of every chunk in file order, by scanning forward (works on unclosed files).
+    Stops quietly at the first damage, or raises it if ``strict``."""
+    lanes = None if lanes is None else set(lanes)
+    for unit in _units(data):
+        if unit[0] == "frame" and unit[2] == FRAME_CHUNK:
+            payload = unit[3]
+            if lanes is not None and len(payload) >= 2 and _u16(payload, 0) not in lanes:
+                continue
+            try:
+                c = _decode_chunk(payload, unit[1])
+            except CalltapeError:
+                if strict:
+                    raise
+                return
+            yield from c.records
+        elif unit[0] == "damage" and strict:
+            raise unit[2]
+
+
+# ---------------------------------------------------------------------------------------
+# Opening a closed archive from its tail (SPEC §8)
+
+def decode_chunk_frame(entry: ChunkEntry, frame: bytes) -> Chunk:
+    """Decodes the bytes of ``entry.offset .. entry.offset + entry.frame_len``."""
+    f = _decode_frame(frame, 0, entry.offset)
+    if f is None:
+        raise CalltapeError("truncated", entry.offset, "chunk frame cut short")
+    if f[0] != FRAME_CHUNK:
+        raise CalltapeError("malformed", entry.offset, f"the index points at a kind {f[0]} frame")
+    c = _decode_chunk(f[1], entry.offset)
+    if c.lane != entry.lane:
+        raise CalltapeError("malformed", entry.offset, "lane differs from the index entry")
+    return c
+
+
+class Archive:
+    """A closed archive opened from its tail: ``summary``, ``index``, ``footer``, ``header``.
+    Chunks are read on demand from the underlying binary file."""
+
+    def __init__(self, f: BinaryIO, file_len: int, summary: dict, index: list[ChunkEntry],
+                 footer: dict, owns: bool):
+        self._f, self._owns = f, owns
+        self.file_len, self.summary, self.index, self.footer = file_len, summary, index, footer
+
+    @property
+    def header(self) -> dict:
+        return self.summary["header"]
+
+    @property
+    def recovered(self) -> bool:
+        return bool(self.footer["flags"] & 1)
+
+    def close(self) -> None:
+        if self._owns:
+            self._f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def chunks_in(self, lane: int, from_ns: int = 0, to_ns: int = U64) -> list[ChunkEntry]:
+        return [e for e in self.index if e.lane == lane and e.overlaps(from_ns, to_ns)]
+
+    def chunks_for_turn(self, turn: int) -> list[ChunkEntry]:
+        return [e for e in self.index
+                if e.lane == 0 and e.first_turn and e.first_turn <= turn <= e.last_turn]
+
+    def read_chunk(self, entry: ChunkEntry) -> Chunk:
+        return decode_chunk_frame(entry, _read_range(self._f, entry.offset,
+                                                     entry.offset + entry.frame_len))
+
+    def iter_records(self, lanes: Iterable[int] | None = None, from_ns: int = 0,
+                     to_ns: int = U64, turn: int | None = None) -> Iterator[Record]:
+        """Records of the chunks of ``lanes`` (all if None) overlapping [from_ns, to_ns]
+        (or naming ``turn``), chunk by chunk in file order; records outside the range
+        are dropped."""
+        lanes = None if lanes is None else set(lanes)
+        entries = self.chunks_for_turn(turn) if turn is not None else self.index
+        for e in entries:
+            if (lanes is None or e.lane in lanes) and e.overlaps(from_ns, to_ns):
+                for r in self.read_chunk(e).records:
+                    if from_ns <= r.time_ns <= to_ns or r.kind == KIND_AUDIO:
+                        yield r
+
+
+def _read_range(f: BinaryIO, start: int, end: int) -> bytes:
+    if end - start > 2 * MAX_FRAME_LEN + 64:
+        raise CalltapeError("too_large", start, f"read of {end - start} bytes")
+    f.seek(start)
+    b = f.read(max(0, end - start))
+    if len(b) < end - start:
+        raise CalltapeError("truncated", start + len(b), "file ends early")
+    return b
+
+
+def open_archive(source: str | os.PathLike | BinaryIO | bytes) -> Archive:
+    """Opens a closed archive reading only its tail: the last 256 KiB, plus one more read if
+    the summary starts before that. ``source``: a path, a seekable binary file or bytes."""
+    import io
+    owns = False
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        f: BinaryIO = io.BytesIO(bytes(source))
+    elif isinstance(source, (str, os.PathLike)):
+        f, owns = open(source, "rb"), True
+    else:
+        f = source
+    try:
+        return _open(f, owns)
+    except BaseException:
+        if owns:
+            f.close()
+        raise
+
+
+def _open(f: BinaryIO, owns: bool) -> Archive:
+    n = f.seek(0, os.SEEK_END)
+    start = max(0, n - TAIL_FETCH)
+    buf = _read_range(f, start, n)
+    if start == 0:
+        _check_preamble(buf)
+    if n < PREAMBLE_LEN + FOOTER_LEN:
+        raise CalltapeError("truncated", None, "no valid footer: the archive was not closed")
+    footer_at = n - FOOTER_LEN
+    fb = buf[footer_at - start:]
+    if fb[32:40] != FOOTER_MAGIC:
+        raise CalltapeError("truncated", None, "no valid footer: the archive was not closed")
+    footer = _decode_footer(fb, footer_at)
+    so, io_ = footer["summary_offset"], footer["index_offset"]
+    if footer_at - so > 2 * (MAX_FRAME_LEN + FRAME_OVERHEAD):
+        raise CalltapeError("malformed", footer_at, "summary offset implausibly far from the end")
+    if so < start:                                    # the one possible second read
+        buf = _read_range(f, so, start) + buf
+        start = so
+
+    def tail_frame(frm: int, to: int, want: int, what: str):
+        fr = _decode_frame(buf[frm - start:to - start], 0, frm)
+        if fr is None:
+            raise CalltapeError("truncated", frm, f"{what} frame cut short")
+        if fr[0] != want or fr[2] != to - frm:
+            raise CalltapeError("malformed", frm, f"no {what} frame where the footer points")
+        return fr[1]
+
+    summary = _json(_unpack_tail(tail_frame(so, io_, FRAME_SUMMARY, "summary"), "summary", so),
+                    "summary", so)
+    if type(summary) is not _Obj or type(summary.get("header")) is not _Obj:
+        raise CalltapeError("malformed", so, "summary is not an object with a header")
+    index = _decode_index(_unpack_tail(tail_frame(io_, footer_at, FRAME_INDEX, "chunk index"),
+                                       "chunk index", io_), io_)
+    if len(index) != footer["chunk_count"]:
+        raise CalltapeError("malformed", io_, f"{len(index)} entries, footer says "
+                                              f"{footer['chunk_count']}")
+    for e in index:
+        if e.offset + e.frame_len > so:
+            raise CalltapeError("malformed", io_, f"chunk at {e.offset} runs past the data")
+    return Archive(f, n, summary, index, footer, owns)
+
+
+# ---------------------------------------------------------------------------------------
+# CLI
+
+def _same(a, b, path="$") -> str | None:
+    """First difference between two JSON values (types compared strictly), or None."""
+    ta = type(a) if not isinstance(a, dict) else dict
+    tb = type(b) if not isinstance(b, dict) else dict
+    if ta is not tb:
+        return f"{path}: {a!r:.80} != {b!r:.80}"
+    if ta is dict:
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                return f"{path}.{k}: present on one side only"
+            d = _same(a[k], b[k], f"{path}.{k}")
+            if d:
+                return d
+        return None
+    if ta is list:
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            d = _same(x, y, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    return None if a == b else f"{path}: {a!r:.80} != {b!r:.80}"
+
+
+def _check_vector(path: str) -> str | None:
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path[:-len(".calltape")] + ".json", "rb") as f:
+        expected = json.loads(f.read())
+    got = dump(data)
+    diff = _same(got, expected)
+    if diff:
+        return "dump: " + diff
+    if got["footer"] is not None:                     # closed: the tail must agree
+        try:
+            with open_archive(path) as a:
+                diff = (_same(a.summary, got["summary"], "open.summary")
+                        or _same(_index_json(a.index), got["index"], "open.index")
+                        or _same(a.footer, got["footer"], "open.footer"))
+                if diff:
+                    return diff
+                for e, c in zip(a.index, got["chunks"]):
+                    ch = a.read_chunk(e)
+                    d = dict(ch.__dict__, records=[_record_json(r) for r in ch.records])
+                    diff = _same(d, c, f"read_chunk@{e.offset}")
+                    if diff:
+                        return diff
+        except CalltapeError as e:
+            if got["damage"] is None or e.offset != got["damage"]["offset"]:
+                return f"open_archive: {e}"
+    return None
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "dump":
+        with open(argv[1], "rb") as f:
+            json.dump(dump(f.read()), sys.stdout, indent=2, sort_keys=True)
+        print()
+        return 0
+    if len(argv) == 2 and argv[0] == "--check":
+        names = sorted(n for n in os.listdir(argv[1]) if n.endswith(".calltape"))
+        passed = failed = 0
+        for n in names:
+            try:
+                diff = _check_vector(os.path.join(argv[1], n))
+            except Exception as e:                     # noqa: BLE001 - report, keep going
+                diff = f"{type(e).__name__}: {e}"
+            if diff:
+                failed += 1
+                print(f"FAIL {n}: {diff}")
+            else:
+                passed += 1
+                print(f"ok   {n}")
+        print(f"{passed} passed, {failed} failed")
+        return 1 if failed or not names else 0
+    print(__doc__.split("CLI::", 1)[1].rstrip(), file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

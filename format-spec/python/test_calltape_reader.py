@@ -1,0 +1,255 @@
+"""Tests for calltape_reader.py. Run from this directory: python3 -m unittest"""
+
+import io
+import json
+import os
+import random
+import struct
+import unittest
+
+import zstandard
+
+import calltape_reader as ct
+
+VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors")
+
+
+def vector(name: str) -> bytes:
+    with open(os.path.join(VECTORS, name + ".calltape"), "rb") as f:
+        return f.read()
+
+
+def expected(name: str) -> dict:
+    with open(os.path.join(VECTORS, name + ".json"), "rb") as f:
+        return json.load(f)
+
+
+# A tiny writer, to craft archives the Rust writer would never produce.
+def frame(kind: int, payload: bytes) -> bytes:
+    b = bytes([kind]) + struct.pack("<I", len(payload)) + payload
+    return b + struct.pack("<I", ct.crc32c(b))
+
+
+def record(kind: int, time_ns: int, payload: bytes) -> bytes:
+    return struct.pack("<HQI", kind, time_ns, len(payload)) + payload
+
+
+def chunk(body: bytes, count: int, lane=0, encoding=0, ulen=None, data=None) -> bytes:
+    data = zstandard.ZstdCompressor().compress(body) if data is None else data
+    head = struct.pack("<HBBQQIIII", lane, encoding, 0, 0, 0, count,
+                       len(body) if ulen is None else ulen, 0, 0)
+    return frame(2, head + data)
+
+
+PREAMBLE = ct.MAGIC + b"\x01\x00\x00\x00"
+HEADER = frame(1, b'{"session_id":"t","started_at":"","started_at_unix_ns":0,"tracks":[]}')
+CHUNK_AT = len(PREAMBLE) + len(HEADER)
+
+
+def encode_planes(x, channels):
+    """pcm16_lpc2 encoder straight from SPEC §4.2, for round trips."""
+    n = len(x)
+    lo, hi = bytearray(n), bytearray(n)
+    for i in range(n):
+        p1 = x[i - channels] if i >= channels else 0
+        p2 = x[i - 2 * channels] if i >= 2 * channels else 0
+        r = (x[i] - 2 * p1 + p2) & 0xFFFF
+        r = r - 0x10000 if r & 0x8000 else r
+        z = ((r << 1) ^ (r >> 15)) & 0xFFFF
+        lo[i], hi[i] = z & 0xFF, z >> 8
+    return bytes(lo + hi)
+
+
+class Crc32c(unittest.TestCase):
+    def test_check_value(self):
+        self.assertEqual(ct.crc32c(b"123456789"), 0xE3069283)
+        self.assertEqual(ct.crc32c(b""), 0)
+
+    def test_incremental(self):
+        self.assertEqual(ct.crc32c(b"6789", ct.crc32c(b"12345")), 0xE3069283)
+
+    def test_frames_of_the_vectors_check(self):
+        d = vector("minimal")
+        n = struct.unpack_from("<I", d, 13)[0]               # the header frame
+        self.assertEqual(ct.crc32c(d[12:17 + n]), struct.unpack_from("<I", d, 17 + n)[0])
+
+
+class Vectors(unittest.TestCase):
+    def test_every_vector_dumps_as_committed(self):
+        names = [n[:-9] for n in os.listdir(VECTORS) if n.endswith(".calltape")]
+        self.assertGreaterEqual(len(names), 6)
+        for name in names:
+            with self.subTest(name):
+                self.assertIsNone(ct._same(ct.dump(vector(name)), expected(name)))
+
+    def test_open_reads_the_tail_and_agrees_with_the_dump(self):
+        for name in ("minimal", "full", "audio", "unknown_kind", "bad_crc"):
+            with self.subTest(name), ct.open_archive(os.path.join(VECTORS, name + ".calltape")) as a:
+                # bad_crc is `full` with a bit flipped in a chunk: its tail is full's
+                want = expected("full" if name == "bad_crc" else name)
+                self.assertEqual(a.summary, want["summary"])
+                self.assertEqual(a.footer, want["footer"])
+                self.assertEqual([e.__dict__ for e in a.index], want["index"])
+                self.assertEqual(a.header["session_id"], "vec-0001")
+
+    def test_open_needs_only_the_tail(self):
+        data = vector("full")
+        reads = []
+
+        class Spy(io.BytesIO):
+            def read(self, n=-1):
+                reads.append((self.tell(), n))
+                return super().read(n)
+
+        ct.open_archive(Spy(data)).close()
+        self.assertEqual(len(reads), 1)                      # one read: the last 256 KiB
+
+    def test_iter_records_by_lane_and_turn(self):
+        with ct.open_archive(vector("audio")) as a:
+            audio = list(a.iter_records(lanes=[1]))
+            self.assertTrue(audio and all(r.kind == 32 for r in audio))
+            firsts = [r.data["first_sample"] for r in audio]
+            self.assertEqual(firsts, sorted(firsts))
+            self.assertEqual(sum(len(r.data["samples"]) for r in audio),
+                             a.summary["totals"]["audio_frames"]["1"])
+            control = list(a.iter_records(turn=1))
+            self.assertEqual(control[0].kind_name, "turn_start")
+
+    def test_damaged_vectors(self):
+        with self.assertRaises(ct.CalltapeError) as e:
+            ct.open_archive(vector("truncated"))
+        self.assertEqual(e.exception.code, "truncated")
+        with ct.open_archive(vector("bad_crc")) as a:
+            with self.assertRaises(ct.CalltapeError) as e:
+                a.read_chunk(a.index[1])
+            self.assertEqual((e.exception.code, e.exception.offset),
+                             ("bad_checksum", a.index[1].offset))
+        recs = list(ct.scan_records(vector("truncated")))
+        self.assertEqual(len(recs), sum(len(c["records"]) for c in expected("truncated")["chunks"]))
+
+
+class Hostile(unittest.TestCase):
+    def check_never_raises(self, data: bytes):
+        d = ct.dump(data)
+        if d["damage"] is not None:
+            self.assertIn(d["damage"]["error"], ct.CalltapeError.CODES)
+        try:
+            ct.open_archive(data).close()
+        except ct.CalltapeError as e:
+            self.assertIn(e.code, ct.CalltapeError.CODES)
+        return d
+
+    def test_every_truncation(self):
+        for name in ("full", "unknown_kind"):
+            data = vector(name)
+            full = ct.dump(data)
+            boundaries, at = {0, 12}, 12              # ends of whole units
+            while at < len(data) - 40:
+                at += 9 + struct.unpack_from("<I", data, at + 1)[0]
+                boundaries.add(at)
+            for n in range(len(data)):
+                with self.subTest(name=name, at=n):
+                    d = self.check_never_raises(data[:n])
+                    if n in boundaries:               # a file cut between frames is undamaged
+                        self.assertIsNone(d["damage"])
+                    else:                             # damage named at the cut unit
+                        self.assertEqual(d["damage"], {"error": "truncated",
+                                                       "offset": max(b for b in boundaries if b <= n)})
+                        # the units before the cut are all still there
+                        self.assertEqual(d["chunks"], [c for c in full["chunks"]
+                                                       if c["offset"] + 45 <= n][:len(d["chunks"])])
+
+    def test_audio_vector_truncated_every_97_bytes(self):
+        data = vector("audio")
+        for n in range(0, len(data), 97):
+            self.check_never_raises(data[:n])
+
+    def test_random_bit_flips(self):
+        rng = random.Random(7)
+        seeds = [vector(n) for n in ("full", "audio", "unknown_kind", "minimal")]
+        for _ in range(300):
+            d = bytearray(rng.choice(seeds))
+            for _ in range(rng.randint(1, 4)):
+                d[rng.randrange(len(d))] ^= 1 << rng.randrange(8)
+            self.check_never_raises(bytes(d))
+
+    def test_error_codes_and_offsets(self):
+        cases = {
+            b"": None,
+            b"\x89CT": ("truncated", 0),
+            b"GIF89a\x00\x00\x00\x00\x00\x00": ("not_an_archive", 0),
+            ct.MAGIC + b"\x02\x00\x00\x00": ("unsupported_version", 0),
+            PREAMBLE + b"\x00" * 9: ("malformed", 12),
+            PREAMBLE + b"\x02" + struct.pack("<I", (64 << 20) + 1): ("too_large", 12),
+            PREAMBLE + HEADER[:-1]: ("truncated", 12),
+            PREAMBLE + HEADER[:-1] + b"\x00": ("bad_checksum", 12),
+            PREAMBLE + HEADER + chunk(b"", 0, ulen=(32 << 20) + 1): ("too_large", CHUNK_AT),
+            PREAMBLE + HEADER + chunk(b"{}", 1): ("malformed", CHUNK_AT),
+        }
+        for data, want in cases.items():
+            with self.subTest(data=data[:40]):
+                d = self.check_never_raises(data)
+                got = d["damage"] and (d["damage"]["error"], d["damage"]["offset"])
+                self.assertEqual(got, want)
+
+    def test_zstd_bomb_is_refused_without_inflating_it(self):
+        body = bytes(40 << 20)                  # 40 MiB of zeros, ~1 KiB compressed
+        no_size = zstandard.ZstdCompressor(write_content_size=False).compress(body)
+        for ulen in (1 << 20, 32 << 20):
+            d = ct.dump(PREAMBLE + HEADER + chunk(body, 0, ulen=ulen, data=no_size))
+            self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "malformed"})
+
+    def test_record_limit(self):
+        big = record(200, 0, bytes((16 << 20) + 1))
+        d = ct.dump(PREAMBLE + HEADER + chunk(big, 1))
+        self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "too_large"})
+
+    def test_json_records_are_checked_against_their_kind(self):
+        def dump_one(kind, payload):
+            return ct.dump(PREAMBLE + HEADER + chunk(record(kind, 0, payload), 1))
+        ok = dump_one(3, b'{"speaker":"user","text":"hi","mood":"calm"}')
+        self.assertIsNone(ok["damage"])
+        self.assertEqual(ok["chunks"][0]["records"][0]["data"]["mood"], "calm")
+        for bad in (b'{"speaker":"user"}', b'{"speaker":"user","text":1}',
+                    b'{"turn":-1,"speaker":"user","text":""}', b'{"speaker":"user","text":NaN}',
+                    b'{"speaker":"user","text":"\\ud800"}', b"[1,2", b'"text"'):
+            with self.subTest(bad):
+                self.assertEqual(dump_one(3, bad)["damage"]["error"], "malformed")
+
+
+class Audio(unittest.TestCase):
+    def test_planes_round_trip_with_wrapping(self):
+        rng = random.Random(1)
+        for channels in (1, 2, 3):
+            x = [rng.choice([-32768, 32767, 0, -1, 1]) if rng.random() < 0.3
+                 else rng.randint(-32768, 32767) for _ in range(channels * 200)]
+            self.assertEqual(list(ct._decode_planes(encode_planes(x, channels), len(x), channels)), x)
+
+    def test_stereo_chunk(self):
+        x = [100, -100, 32767, -32768, 5, 6, -7, 8]
+        head = struct.pack("<HBBQI", 1, 2, 0, 48_000, 4)
+        body = struct.pack("<I", 30) + record(32, 10, head) + encode_planes(x, 2)
+        d = ct.dump(PREAMBLE + HEADER + chunk(body, 1, lane=1, encoding=1))
+        self.assertIsNone(d["damage"])
+        self.assertEqual(d["chunks"][0]["records"][0]["data"],
+                         {"track": 1, "channels": 2, "first_sample": 48_000, "samples": x})
+
+    def test_plane_length_must_match(self):
+        head = struct.pack("<HBBQI", 1, 1, 0, 0, 4)
+        body = struct.pack("<I", 30) + record(32, 0, head) + encode_planes([1, 2, 3], 1)
+        d = ct.dump(PREAMBLE + HEADER + chunk(body, 1, lane=1, encoding=1))
+        self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "malformed"})
+
+
+class Cli(unittest.TestCase):
+    def test_check_passes_on_the_vectors(self):
+        out = io.StringIO()
+        import contextlib
+        with contextlib.redirect_stdout(out):
+            rc = ct.main(["--check", VECTORS])
+        self.assertEqual(rc, 0, out.getvalue())
+        self.assertRegex(out.getvalue().splitlines()[-1], r"^\d+ passed, 0 failed$")
+
+
+if __name__ == "__main__":
+    unittest.main()
