@@ -310,3 +310,41 @@ fn diff_exit_codes() {
         2
     );
 }
+
+#[test]
+fn inspect_audio_check_measures_the_heard_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = three_turn_call("heard-1");
+    spec.audio = true;
+    let path = write_call(dir.path(), &spec);
+    let v = json_of(&["inspect", s(&path), "--json", "--audio-check"]);
+    for t in v["turns"].as_array().unwrap() {
+        assert_eq!(t["audio_gap_ns"], t["latency"]["e2e_ns"], "{t}");
+    }
+    assert!(!v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["kind"] == "audio_gap_mismatch"));
+
+    // the agent's audio really starts 600 ms after what its playback metric says
+    spec.session_id = "heard-2".into();
+    spec.agent_audio_delay_ms = 600;
+    let path = write_call(dir.path(), &spec);
+    let v = json_of(&["inspect", s(&path), "--json", "--audio-check"]);
+    let t = &v["turns"][0];
+    assert_eq!(
+        t["audio_gap_ns"].as_i64().unwrap(),
+        t["latency"]["e2e_ns"].as_i64().unwrap() + 600_000_000
+    );
+    let turns: Vec<u64> = v["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "audio_gap_mismatch")
+        .map(|f| f["turn"].as_u64().unwrap())
+        .collect();
+    assert_eq!(turns, vec![1, 2, 3]);
+    let text = ok(&["inspect", s(&path), "--audio-check"]);
+    assert!(text.contains("heard") && text.contains("HEARD≠"), "{text}");
+}

@@ -7,7 +7,8 @@
 //! flags: [{kind, turn, message}]}`. `header`, `totals`, `recovery` and each turn (with its
 //! `latency` breakdown in ns) are as in SPEC.md §3 and §6. Flag kinds: `slow_turn`,
 //! `metric` (a §9 latency flag, in `metric`), `reported_e2e_mismatch`, `dropped`,
-//! `recovered`, `scanned`, `errors`, `tool_errors`.
+//! `recovered`, `scanned`, `errors`, `tool_errors`, and with `--audio-check`
+//! `audio_gap_mismatch` (each turn then also has `audio_gap_ns`: the gap heard in the audio).
 
 use serde_json::{json, Value};
 
@@ -15,6 +16,7 @@ use calltape_format::{Summary, TurnSummary};
 
 use crate::call::{open_call, OpenedCall};
 use crate::error::Result;
+use crate::export::audio_gap::{self, AudioGap};
 use crate::export::print_json;
 use crate::export::table::{opt, Table};
 use crate::export::units::{
@@ -31,10 +33,21 @@ pub struct Args {
     /// A turn whose e2e latency is above this is flagged slow.
     #[arg(long, default_value = "1.5s", value_name = "DURATION")]
     pub slow: String,
+    /// Also measure each turn's gap from the audio (end of the caller's sound to the agent's
+    /// first sound) and flag turns where it disagrees with the reported breakdown. Reads the
+    /// audio around every turn.
+    #[arg(long)]
+    pub audio_check: bool,
     /// Print machine-readable JSON instead of tables.
     #[arg(long)]
     pub json: bool,
 }
+
+/// A heard gap further than this from the reported e2e is flagged.
+pub const AUDIO_MISMATCH_NS: i64 = 250_000_000;
+
+/// Per turn (same order as the summary's turns): the gap measured from the audio.
+pub type AudioGaps = Vec<Option<AudioGap>>;
 
 /// One thing worth a second look.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,13 +71,57 @@ impl Flag {
 pub async fn run(args: Args) -> Result<i32> {
     let slow_ns = parse_duration(&args.slow)? as i64;
     let call = open_call(&args.archive).await?;
-    let flags = flags(&call, slow_ns);
-    if args.json {
-        print_json(&to_json(&args.archive, &call, slow_ns, &flags));
+    let gaps = if args.audio_check {
+        let mut gaps = Vec::new();
+        for t in &call.archive.summary.turns {
+            gaps.push(audio_gap::measure(&call.source, &call.archive, t).await?);
+        }
+        Some(gaps)
     } else {
-        crate::out!("{}", render(&args.archive, &call, slow_ns, &flags));
+        None
+    };
+    let mut flags = flags(&call, slow_ns);
+    if let Some(g) = &gaps {
+        flags.extend(audio_flags(&call, g));
+    }
+    if args.json {
+        let mut v = to_json(&args.archive, &call, slow_ns, &flags);
+        if let (Some(g), Some(turns)) = (&gaps, v["turns"].as_array_mut()) {
+            for (t, gap) in turns.iter_mut().zip(g) {
+                t["audio_gap_ns"] = json!(gap.map(|g| g.gap_ns()));
+            }
+        }
+        print_json(&v);
+    } else {
+        crate::out!(
+            "{}",
+            render(&args.archive, &call, slow_ns, &flags, gaps.as_deref())
+        );
     }
     Ok(0)
+}
+
+/// Turns whose heard gap disagrees with the reported e2e.
+pub fn audio_flags(call: &OpenedCall, gaps: &[Option<AudioGap>]) -> Vec<Flag> {
+    let mut out = Vec::new();
+    for (t, gap) in call.archive.summary.turns.iter().zip(gaps) {
+        let (Some(gap), Some(e2e)) = (gap, t.latency.e2e_ns) else {
+            continue;
+        };
+        if (gap.gap_ns() - e2e).abs() > AUDIO_MISMATCH_NS {
+            out.push(Flag {
+                kind: "audio_gap_mismatch",
+                turn: Some(t.turn),
+                metric: None,
+                message: format!(
+                    "the breakdown says e2e {} but the recording has {} between the caller's last sound and the agent's first",
+                    format_latency(e2e),
+                    format_latency(gap.gap_ns())
+                ),
+            });
+        }
+    }
+    out
 }
 
 /// Is this turn slow: valid e2e above the threshold.
@@ -262,12 +319,16 @@ pub fn to_json(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) 
 }
 
 /// The latency table: one row per turn.
-pub fn turn_table(summary: &Summary, slow_ns: i64) -> Table {
-    let mut table = Table::new(&[
-        "turn>", "speaker", "e2e>", "eou>", "stt>", "llm>", "tool>", "tts>", "rest>", "flags",
-        "text",
-    ]);
-    for t in &summary.turns {
+pub fn turn_table(summary: &Summary, slow_ns: i64, gaps: Option<&[Option<AudioGap>]>) -> Table {
+    let mut headers = vec![
+        "turn>", "speaker", "e2e>", "eou>", "stt>", "llm>", "tool>", "tts>", "rest>",
+    ];
+    if gaps.is_some() {
+        headers.push("heard>");
+    }
+    headers.extend(["flags", "text"]);
+    let mut table = Table::new(&headers);
+    for (i, t) in summary.turns.iter().enumerate() {
         let l = &t.latency;
         let bad = |name: &str| {
             l.flags
@@ -310,7 +371,13 @@ pub fn turn_table(summary: &Summary, slow_ns: i64) -> Table {
             (true, false) => format!("→ \"{}\"", preview(&t.agent_text, 56)),
             (true, true) => String::new(),
         };
-        table.row(vec![
+        let heard = gaps.map(|g| g.get(i).copied().flatten());
+        if let (Some(Some(gap)), Some(e2e)) = (heard, l.e2e_ns) {
+            if (gap.gap_ns() - e2e).abs() > AUDIO_MISMATCH_NS {
+                marks.push("HEARD≠".to_string());
+            }
+        }
+        let mut row = vec![
             t.turn.to_string(),
             t.speaker.to_string(),
             cell(l.e2e_ns, "e2e"),
@@ -320,14 +387,24 @@ pub fn turn_table(summary: &Summary, slow_ns: i64) -> Table {
             cell(l.tool_ns, "tool"),
             cell(l.tts_ttfb_ns, "tts"),
             opt(l.rest_ns, format_latency),
-            marks.join(","),
-            text,
-        ]);
+        ];
+        if let Some(h) = heard {
+            row.push(opt(h, |g| format_latency(g.gap_ns())));
+        }
+        row.push(marks.join(","));
+        row.push(text);
+        table.row(row);
     }
     table
 }
 
-pub fn render(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) -> String {
+pub fn render(
+    location: &str,
+    call: &OpenedCall,
+    slow_ns: i64,
+    flags: &[Flag],
+    gaps: Option<&[Option<AudioGap>]>,
+) -> String {
     let s = &call.archive.summary;
     let h = &s.header;
     let t = &s.totals;
@@ -442,7 +519,7 @@ pub fn render(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) -
     if s.turns.is_empty() {
         out.push_str("no turns\n");
     } else {
-        out.push_str(&turn_table(s, slow_ns).render());
+        out.push_str(&turn_table(s, slow_ns, gaps).render());
     }
     out.push('\n');
     if flags.is_empty() {

@@ -2,6 +2,7 @@
 //! (text, JSON, SRT, WebVTT), Perfetto traces, OTLP spans; plus the plain-text tables,
 //! units and progress bars the non-TUI commands share.
 
+pub mod audio_gap;
 pub mod otlp;
 pub mod perfetto;
 pub mod progress;

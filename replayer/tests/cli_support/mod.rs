@@ -110,6 +110,8 @@ pub struct CallSpec {
     /// Sample rate of the agent track (the user track is always `RATE`).
     pub agent_rate: u32,
     pub usage_model: String,
+    /// Agent audio recorded this much later than its `playback` stage says (a lying metric).
+    pub agent_audio_delay_ms: u64,
 }
 
 impl CallSpec {
@@ -124,6 +126,7 @@ impl CallSpec {
             audio: false,
             agent_rate: RATE,
             usage_model: "gpt-test".into(),
+            agent_audio_delay_ms: 0,
         }
     }
 }
@@ -154,7 +157,9 @@ pub fn recorded_ranges(spec: &CallSpec, track: u16) -> Vec<(u64, u64)> {
                 let t0 = i as u64 * TURN_NS;
                 (t0 + 500 * MS, t0 + 2000 * MS)
             } else {
-                agent_speech(spec, i)
+                let (a, b) = agent_speech(spec, i);
+                let d = spec.agent_audio_delay_ms * MS;
+                (a + d, b + d)
             };
             (a * rate / 1_000_000_000, b * rate / 1_000_000_000)
         })
