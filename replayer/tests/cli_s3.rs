@@ -23,6 +23,16 @@ fn big_archive(spec: &CallSpec) -> Vec<u8> {
     w.finish().unwrap().0
 }
 
+fn json_of_env(args: &[&str], env: &[(String, String)]) -> serde_json::Value {
+    let out = run(args, env);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 async fn put(s3: &TestS3, bucket: &str, key: &str, bytes: Vec<u8>) {
     s3.store(bucket)
         .put(&StorePath::from(key), bytes.into())
@@ -101,6 +111,36 @@ async fn single_archive_commands_work_on_s3_urls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(code(&run(&["verify", s(&rec)], &[])), 0);
+    // and from S3 to S3 (the copy is over 256 KiB: see big_archive)
+    let v = json_of_env(
+        &[
+            "recover",
+            "s3://calls/2026/11/cut.calltape",
+            "-o",
+            "s3://calls/recovered/cut.calltape",
+            "--json",
+        ],
+        &env,
+    );
+    assert_eq!(v["output"], "s3://calls/recovered/cut.calltape");
+    assert_eq!(
+        code(&run(&["verify", "s3://calls/recovered/cut.calltape"], &env)),
+        0
+    );
+    let again = run(
+        &[
+            "recover",
+            "s3://calls/2026/11/cut.calltape",
+            "-o",
+            "s3://calls/recovered/cut.calltape",
+        ],
+        &env,
+    );
+    assert_eq!(
+        code(&again),
+        2,
+        "an existing object is not replaced without --force"
+    );
 
     let out = run(&["inspect", "s3://calls/missing.calltape"], &env);
     assert_ne!(code(&out), 0);

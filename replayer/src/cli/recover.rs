@@ -7,6 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use object_store::ObjectStoreExt;
+
 use serde_json::json;
 
 use crate::error::{AppError, Result};
@@ -18,10 +20,10 @@ use crate::source::{ArchiveSource, Location};
 pub struct Args {
     /// Archive to recover: a path or an object-store URL.
     pub archive: String,
-    /// Where to write the recovered archive (a local path). Default: the input's name with
-    /// `.recovered.calltape` (in the current directory for a URL).
+    /// Where to write the recovered archive: a path or an object-store URL. Default: the
+    /// input's name with `.recovered.calltape` (in the current directory for a URL input).
     #[arg(short, long)]
-    pub output: Option<PathBuf>,
+    pub output: Option<String>,
     /// Overwrite OUT if it exists.
     #[arg(long)]
     pub force: bool,
@@ -53,10 +55,18 @@ pub fn default_output(location: &Location) -> PathBuf {
 
 pub async fn run(args: Args) -> Result<i32> {
     let location = Location::parse(&args.archive)?;
-    let out_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&location));
+    let out_location = match &args.output {
+        Some(o) => Location::parse(o)?,
+        None => Location::File(default_output(&location)),
+    };
+    let (out_path, upload_to) = match &out_location {
+        Location::File(p) => (p.clone(), None),
+        // written locally first, then uploaded (multipart when large)
+        Location::Url(u) => (
+            std::env::temp_dir().join(format!("calltape-recover-{}.calltape", std::process::id())),
+            Some(u.clone()),
+        ),
+    };
     if let Location::File(input) = &location {
         if input.canonicalize().ok() == out_path.canonicalize().ok() && out_path.exists() {
             return Err(AppError::Usage(
@@ -64,7 +74,7 @@ pub async fn run(args: Args) -> Result<i32> {
             ));
         }
     }
-    if out_path.exists() && !args.force {
+    if upload_to.is_none() && out_path.exists() && !args.force {
         return Err(AppError::Usage(format!(
             "{} exists: pass --force to overwrite it or choose another -o",
             out_path.display()
@@ -96,22 +106,28 @@ pub async fn run(args: Args) -> Result<i32> {
         what: format!("rename {} to {}", tmp.display(), out_path.display()),
         source: e,
     })?;
+    if let Some(url) = &upload_to {
+        let uploaded = upload(&out_path, url, args.force).await;
+        let _ = std::fs::remove_file(&out_path);
+        uploaded?;
+    }
+    let output = out_location.to_string();
     if args.json {
         let mut v = serde_json::to_value(&report).expect("serializes");
         v["schema"] = json!("calltape.recover/1");
         v["input"] = json!(args.archive);
-        v["output"] = json!(out_path.display().to_string());
+        v["output"] = json!(output);
         print_json(&v);
         return Ok(0);
     }
     if report.intact {
         crate::outln!(
-            "{} was already intact; wrote a copy to {}",
-            args.archive,
-            out_path.display()
+            "{} was already intact; wrote a copy to {output}",
+            args.archive
         );
         return Ok(0);
     }
+    crate::outln!("recovered {} → {output}", args.archive);
     let total = report.kept_bytes + report.lost_bytes;
     crate::outln!("recovered {} → {}", args.archive, out_path.display());
     crate::outln!(
@@ -131,4 +147,31 @@ pub async fn run(args: Args) -> Result<i32> {
         crate::outln!("  reason {}", report.reason);
     }
     Ok(0)
+}
+
+/// Uploads `file` to `url`, refusing to replace an existing object unless `force`.
+async fn upload(file: &Path, url: &url::Url, force: bool) -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let (store, path) = crate::source::store_for_url(url)?;
+    if !force && store.head(&path).await.is_ok() {
+        return Err(AppError::Usage(format!(
+            "{url} exists: pass --force to overwrite it or choose another -o"
+        )));
+    }
+    let mut input = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| AppError::Io {
+            what: format!("open {}", file.display()),
+            source: e,
+        })?;
+    let mut writer = object_store::buffered::BufWriter::new(store, path);
+    let io_err = |e: std::io::Error| AppError::Io {
+        what: format!("upload to {url}"),
+        source: e,
+    };
+    tokio::io::copy(&mut input, &mut writer)
+        .await
+        .map_err(io_err)?;
+    writer.shutdown().await.map_err(io_err)?;
+    Ok(())
 }
