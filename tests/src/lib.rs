@@ -1,3 +1,4 @@
 //! Support code shared by calltape's integration tests.
 
+pub mod fault_proxy;
 pub mod s3_server;
