@@ -23,7 +23,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed.max(1))
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -31,7 +31,7 @@ impl Rng {
     }
     /// Uniform in `lo..=hi` milliseconds, as ns.
     pub fn ms(&mut self, lo: u64, hi: u64) -> u64 {
-        (lo + self.next() % (hi - lo + 1)) * MS
+        (lo + self.next_u64() % (hi - lo + 1)) * MS
     }
 }
 
@@ -239,7 +239,7 @@ impl<'c> Sim<'c> {
             json!({"old_state": "listening", "new_state": "speaking"}),
         );
         let (text, confidence) =
-            heard.unwrap_or((said, 0.9 + (self.rng.next() % 8) as f64 / 100.0));
+            heard.unwrap_or((said, 0.9 + (self.rng.next_u64() % 8) as f64 / 100.0));
         // interim hypotheses every ~400 ms while speaking
         let words: Vec<&str> = text.split_whitespace().collect();
         let mut t = speech_start + 400 * MS;
@@ -308,7 +308,7 @@ impl<'c> Sim<'c> {
             );
         }
         let mut t = committed + self.rng.ms(5, 20);
-        let mut prompt_tokens = 900 + self.rng.next() % 400;
+        let mut prompt_tokens = 900 + self.rng.next_u64() % 400;
         for tool in &r.tools {
             // an LLM step that decides to call the tool
             let ttft = self.rng.ms(380, 620);
@@ -510,7 +510,7 @@ impl<'c> Sim<'c> {
         let total = (self.now as u128 * u128::from(RATE) / 1_000_000_000) as usize;
         let mut user = vec![0i16; total + FRAME];
         for s in user.iter_mut() {
-            *s = ((self.rng.next() % 7) as i16) - 3;
+            *s = ((self.rng.next_u64() % 7) as i16) - 3;
         }
         mix(&mut user, &self.user_audio);
         let mut out = Vec::new();
