@@ -74,6 +74,37 @@ pub fn store_for_url(url: &Url) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
     Ok((Arc::from(store), path))
 }
 
+/// The object's tail (up to 256 KiB) and its length: one suffix GET. Some S3-compatible
+/// servers refuse a suffix longer than the object instead of returning all of it; for those,
+/// a HEAD and a plain ranged GET do the same in two requests.
+/// Returns (start offset, object length, bytes, requests made).
+async fn fetch_tail(
+    store: &dyn ObjectStore,
+    path: &StorePath,
+) -> object_store::Result<(u64, u64, Bytes, u64)> {
+    let opts = GetOptions {
+        range: Some(GetRange::Suffix(calltape_format::reader::TAIL_FETCH)),
+        ..Default::default()
+    };
+    match store.get_opts(path, opts).await {
+        Ok(got) => {
+            let (start, len) = (got.range.start, got.meta.size);
+            Ok((start, len, got.bytes().await?, 1))
+        }
+        Err(e @ object_store::Error::NotFound { .. }) => Err(e),
+        Err(first) => {
+            let Ok(meta) = store.head(path).await else {
+                return Err(first);
+            };
+            let start = meta
+                .size
+                .saturating_sub(calltape_format::reader::TAIL_FETCH);
+            let bytes = store.get_range(path, start..meta.size).await?;
+            Ok((start, meta.size, bytes, 3))
+        }
+    }
+}
+
 enum Backend {
     File(Mutex<File>),
     Store {
@@ -126,18 +157,7 @@ impl ArchiveSource {
             }
             Location::Url(url) => {
                 let (store, path) = store_for_url(url)?;
-                let opts = GetOptions {
-                    range: Some(GetRange::Suffix(calltape_format::reader::TAIL_FETCH)),
-                    ..Default::default()
-                };
-                let got = store
-                    .get_opts(&path, opts)
-                    .await
-                    .map_err(|e| AppError::store(url.as_str(), e))?;
-                let len = got.meta.size;
-                let start = got.range.start;
-                let bytes = got
-                    .bytes()
+                let (start, len, bytes, requests) = fetch_tail(store.as_ref(), &path)
                     .await
                     .map_err(|e| AppError::store(url.as_str(), e))?;
                 let src = ArchiveSource {
@@ -147,7 +167,7 @@ impl ArchiveSource {
                     stats: ReadStats::default(),
                     first_fetch: Mutex::new(Some((start, bytes.clone()))),
                 };
-                src.stats.requests.fetch_add(1, Ordering::Relaxed);
+                src.stats.requests.fetch_add(requests, Ordering::Relaxed);
                 src.stats
                     .bytes
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);

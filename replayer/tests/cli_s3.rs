@@ -305,3 +305,25 @@ async fn index_an_s3_prefix_incrementally() {
         "one failing lookup_order per three-turn call (fleet-003 now has one turn)"
     );
 }
+
+/// A server that refuses a suffix range longer than the object (s3s-fs does; real S3 returns
+/// the whole object) still opens small archives: the source falls back to HEAD + range.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_archives_open_even_where_long_suffix_ranges_are_refused() {
+    let s3 = TestS3::start().await;
+    s3.create_bucket("calls");
+    let spec = three_turn_call("s3-small-1");
+    let mut w = calltape_format::ArchiveWriter::new(Vec::new(), header(&spec)).unwrap();
+    for r in records(&spec) {
+        w.write(&r).unwrap();
+    }
+    let bytes = w.finish().unwrap().0;
+    assert!(bytes.len() < 256 * 1024);
+    put(&s3, "calls", "small.calltape", bytes).await;
+    let v = json_of_env(
+        &["inspect", "s3://calls/small.calltape", "--json"],
+        &s3.env(),
+    );
+    assert_eq!(v["header"]["session_id"], "s3-small-1");
+    assert_eq!(v["read_from"], "footer");
+}
