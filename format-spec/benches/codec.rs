@@ -15,7 +15,9 @@
 //!   between the audio transform and zstd.
 //!
 //! Before measuring it prints the size of the archive's audio against raw PCM and, if the
-//! `flac` tool is installed, against `flac -5` of the same samples.
+//! `flac` tool is installed, against `flac -5 --no-padding` of the same samples (all clips as
+//! one stream, and clip by clip). Audio size counts whole chunk frames (headers, per-record
+//! heads and CRCs included).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -174,7 +176,7 @@ fn write_archive(recs: &[TimedRecord], cap: usize) -> Vec<u8> {
     w.finish().expect("finish").0
 }
 
-/// Size of `flac -5` output for raw 16 kHz mono s16le PCM, if flac is installed.
+/// Size of `flac -5 --no-padding` output for raw 16 kHz mono s16le PCM, if flac is installed.
 fn flac_size(pcm: &[i16], tag: &str) -> Option<u64> {
     let dir = std::env::temp_dir().join(format!("calltape-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
@@ -185,6 +187,7 @@ fn flac_size(pcm: &[i16], tag: &str) -> Option<u64> {
     let status = Command::new("flac")
         .args([
             "-5",
+            "--no-padding", // else every file carries 8 KiB of padding
             "-s",
             "-f",
             "--force-raw-format",

@@ -25,7 +25,18 @@ impl Rng {
     }
 }
 
-const INTERESTING: &[u32] = &[0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x7fff_ffff, 0xffff_ffff];
+const INTERESTING: &[u32] = &[
+    0,
+    1,
+    2,
+    0x7f,
+    0x80,
+    0xff,
+    0x100,
+    0xffff,
+    0x7fff_ffff,
+    0xffff_ffff,
+];
 
 fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
     let mut v = if rng.below(20) == 0 {
@@ -75,7 +86,10 @@ fn mutate(rng: &mut Rng, seeds: &[Vec<u8>]) -> Vec<u8> {
 fn main() {
     let mut args = std::env::args().skip(1);
     let secs: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(60);
-    let seed: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(0x9E37_79B9_7F4A_7C15);
+    let seed: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x9E37_79B9_7F4A_7C15);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut seeds = Vec::new();
     for e in std::fs::read_dir(root.join("../vectors")).expect("vectors dir") {

@@ -31,7 +31,15 @@ pub fn check(data: &[u8]) {
 pub fn exercise(data: &[u8]) {
     // 1. the canonical dump never fails, and always has the seven fields
     let d = dump(data);
-    for k in ["header", "chunks", "other_frames", "summary", "index", "footer", "damage"] {
+    for k in [
+        "header",
+        "chunks",
+        "other_frames",
+        "summary",
+        "index",
+        "footer",
+        "damage",
+    ] {
         assert!(d.get(k).is_some(), "dump lacks {k}");
     }
 
@@ -67,7 +75,10 @@ pub fn exercise(data: &[u8]) {
     let mut opener = Opener::new(len);
     let mut range = opener.first_range();
     for _ in 0..4 {
-        assert!(range.start <= range.end && range.end <= len, "opener asked for {range:?} of {len}");
+        assert!(
+            range.start <= range.end && range.end <= len,
+            "opener asked for {range:?} of {len}"
+        );
         match opener.feed(range.start, &data[range.start as usize..range.end as usize]) {
             Ok(OpenStep::Need(next)) => range = next,
             Ok(OpenStep::Ready(a)) => {
@@ -115,8 +126,8 @@ pub fn fix_crcs(data: &[u8]) -> Option<Vec<u8>> {
             break;
         }
         let kind = rest[0];
-        let len = (u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize)
-            .min(rest.len() - 9);
+        let len =
+            (u32::from_le_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize).min(rest.len() - 9);
         let start = out.len();
         out.push(kind);
         out.extend_from_slice(&(len as u32).to_le_bytes());
