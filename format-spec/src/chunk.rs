@@ -299,6 +299,14 @@ fn decode_records(body: &[u8], planes: Option<&[u8]>, offset: u64) -> Result<Vec
         let len =
             u32::from_le_bytes(body[pos + 10..pos + 14].try_into().expect("4 bytes")) as usize;
         pos += RECORD_HEADER_LEN;
+        if len > MAX_RECORD_LEN as usize {
+            return Err(FormatError::TooLarge {
+                what: "record",
+                offset,
+                len: len as u64,
+                limit: MAX_RECORD_LEN.into(),
+            });
+        }
         if len > body.len() - pos {
             return Err(FormatError::malformed(
                 "chunk",
@@ -392,6 +400,6 @@ fn decode_records(body: &[u8], planes: Option<&[u8]>, offset: u64) -> Result<Vec
 }
 
 fn json<T: DeserializeOwned>(payload: &[u8], offset: u64) -> Result<T> {
-    serde_json::from_slice(payload)
+    crate::model::parse_json_object(payload)
         .map_err(|e| FormatError::malformed("record", offset, format!("bad JSON payload: {e}")))
 }

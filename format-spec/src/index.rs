@@ -33,7 +33,7 @@ impl ChunkEntry {
     }
 
     pub fn frame_range(&self) -> std::ops::Range<u64> {
-        self.offset..self.offset + self.frame_len()
+        self.offset..self.offset.saturating_add(self.frame_len())
     }
 
     /// True when the chunk's time range meets `[from_ns, to_ns]`.

@@ -384,6 +384,16 @@ impl AudioFrame {
     }
 }
 
+/// Parses a JSON payload that must be an object, validating all of it (unknown fields too)
+/// before the typed fields are taken out, so what a reader accepts is valid JSON throughout.
+pub fn parse_json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if !value.is_object() {
+        return Err("payload is not a JSON object".into());
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
 /// Record kind numbers as stored on disk.
 pub mod kind {
     pub const TURN_START: u16 = 1;
@@ -472,12 +482,35 @@ impl Record {
         match self {
             Record::TurnStart(r) => put(out, r),
             Record::TurnEnd(r) => put(out, r),
+            Record::Transcript(r) if r.confidence.is_some_and(|c| !c.is_finite()) => {
+                // JSON has no NaN or infinity: an unusable confidence is no confidence
+                put(
+                    out,
+                    &Transcript {
+                        confidence: None,
+                        ..r.clone()
+                    },
+                )
+            }
             Record::Transcript(r) => put(out, r),
             Record::StageTiming(r) => put(out, r),
             Record::ToolCall(r) => put(out, r),
             Record::StateSnapshot(r) => put(out, r),
             Record::Event(r) => put(out, r),
             Record::Log(r) => put(out, r),
+            Record::Usage(r)
+                if !(r.stt_audio_seconds.is_finite() && r.tts_audio_seconds.is_finite()) =>
+            {
+                let clean = |x: f64| if x.is_finite() { x } else { 0.0 };
+                put(
+                    out,
+                    &Usage {
+                        stt_audio_seconds: clean(r.stt_audio_seconds),
+                        tts_audio_seconds: clean(r.tts_audio_seconds),
+                        ..r.clone()
+                    },
+                )
+            }
             Record::Usage(r) => put(out, r),
             Record::Dropped(r) => put(out, r),
             Record::SessionEnd(r) => put(out, r),

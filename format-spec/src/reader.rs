@@ -136,7 +136,7 @@ impl Opener {
             FrameKind::Summary,
         )?;
         let summary_json = unpack_tail(summary, "summary", footer.summary_offset)?;
-        let summary: Summary = serde_json::from_slice(&summary_json).map_err(|e| {
+        let summary: Summary = crate::model::parse_json_object(&summary_json).map_err(|e| {
             FormatError::malformed("summary", footer.summary_offset, format!("bad JSON: {e}"))
         })?;
         let index = self.tail_frame(footer.index_offset, footer_at, FrameKind::ChunkIndex)?;
@@ -155,7 +155,7 @@ impl Opener {
         }
         if let Some(bad) = index
             .iter()
-            .find(|e| e.offset + e.frame_len() > footer.summary_offset)
+            .find(|e| e.frame_range().end > footer.summary_offset)
         {
             return Err(FormatError::malformed(
                 "chunk index",

@@ -83,11 +83,15 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
                             stop = Some(format!("second header frame at byte {offset}"));
                             break 'outer;
                         }
-                        let header: Header = serde_json::from_slice(&payload).map_err(|e| {
-                            FormatError::malformed("header frame", offset, format!("bad JSON: {e}"))
-                        })?;
-                        sink(Unit::Preamble)?;
-                        sink(Unit::Frame {
+                        let header: Header =
+                            crate::model::parse_json_object(&payload).map_err(|e| {
+                                FormatError::malformed(
+                                    "header frame",
+                                    offset,
+                                    format!("bad JSON: {e}"),
+                                )
+                            })?;
+                        sink(Unit {
                             kind,
                             payload: &payload,
                             entry: None,
@@ -122,7 +126,7 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
                                     first_turn: h.first_turn,
                                     last_turn: h.last_turn,
                                 };
-                                sink(Unit::Frame {
+                                sink(Unit {
                                     kind,
                                     payload: &payload,
                                     entry: Some(entry),
@@ -137,7 +141,7 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
                     }
                     // an old summary/index (from an interrupted close) is rebuilt, not copied
                     FrameKind::Summary | FrameKind::ChunkIndex => {}
-                    FrameKind::Unknown(_) => sink(Unit::Frame {
+                    FrameKind::Unknown(_) => sink(Unit {
                         kind,
                         payload: &payload,
                         entry: None,
@@ -209,13 +213,11 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
     })
 }
 
-enum Unit<'a> {
-    Preamble,
-    Frame {
-        kind: FrameKind,
-        payload: &'a [u8],
-        entry: Option<ChunkEntry>,
-    },
+/// A good frame handed to the sink, with its index entry when it is a chunk.
+struct Unit<'a> {
+    kind: FrameKind,
+    payload: &'a [u8],
+    entry: Option<ChunkEntry>,
 }
 
 /// Writes a closed copy of `input` to `output`: every good frame, then a rebuilt summary,
@@ -225,20 +227,21 @@ pub fn recover_to<R: Read, W: Write>(input: R, mut output: W) -> Result<Recovery
     let mut index = Vec::new();
     let mut write_err: Option<std::io::Error> = None;
     let scan = scan_with(input, |unit| {
-        let bytes = match unit {
-            Unit::Preamble => encode_preamble().to_vec(),
-            Unit::Frame {
-                kind,
-                payload,
-                entry,
-            } => {
-                if let Some(mut e) = entry {
-                    e.offset = pos;
-                    index.push(e);
-                }
-                encode_frame(kind, payload)
-            }
-        };
+        let Unit {
+            kind,
+            payload,
+            entry,
+        } = unit;
+        let mut bytes = Vec::with_capacity(payload.len() + 32);
+        if pos == 0 {
+            // the preamble goes before the first kept frame, whatever its kind
+            bytes.extend_from_slice(&encode_preamble());
+        }
+        if let Some(mut e) = entry {
+            e.offset = pos + bytes.len() as u64;
+            index.push(e);
+        }
+        bytes.extend_from_slice(&encode_frame(kind, payload));
         if let Err(e) = output.write_all(&bytes) {
             write_err.get_or_insert(e);
         }

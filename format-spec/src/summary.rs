@@ -212,7 +212,7 @@ impl SummaryBuilder {
     }
 
     pub fn observe(&mut self, rec: &TimedRecord) {
-        self.totals.records += 1;
+        self.totals.records = self.totals.records.saturating_add(1);
         self.end_ns = self.end_ns.max(rec.time_ns);
         let turn_id = rec.record.turn().or(self.current_turn);
         match &rec.record {
@@ -266,16 +266,18 @@ impl SummaryBuilder {
             }
             Record::ToolCall(c) => {
                 self.end_ns = self.end_ns.max(c.end_ns);
-                self.totals.tool_calls += 1;
+                self.totals.tool_calls = self.totals.tool_calls.saturating_add(1);
                 if c.is_error {
-                    self.totals.tool_errors += 1;
+                    self.totals.tool_errors = self.totals.tool_errors.saturating_add(1);
                 }
                 if let Some(id) = turn_id {
                     let acc = self.turn(id, rec.time_ns);
-                    acc.tool_calls += 1;
-                    acc.tool_call_ns += c.end_ns.saturating_sub(c.start_ns);
+                    acc.tool_calls = acc.tool_calls.saturating_add(1);
+                    acc.tool_call_ns = acc
+                        .tool_call_ns
+                        .saturating_add(c.end_ns.saturating_sub(c.start_ns));
                     if c.is_error {
-                        acc.tool_errors += 1;
+                        acc.tool_errors = acc.tool_errors.saturating_add(1);
                     }
                 }
             }
@@ -283,7 +285,7 @@ impl SummaryBuilder {
                 "error" => self.count_error(turn_id, rec.time_ns),
                 "interruption" => match turn_id {
                     Some(id) => self.turn(id, rec.time_ns).interrupted = true,
-                    None => self.loose_interruptions += 1,
+                    None => self.loose_interruptions = self.loose_interruptions.saturating_add(1),
                 },
                 _ => {}
             },
@@ -292,12 +294,12 @@ impl SummaryBuilder {
             }
             Record::Usage(u) => {
                 let t = &mut self.totals.usage;
-                t.prompt_tokens += u.prompt_tokens;
-                t.completion_tokens += u.completion_tokens;
-                t.cached_tokens += u.cached_tokens;
-                t.stt_audio_seconds += finite(u.stt_audio_seconds);
-                t.tts_audio_seconds += finite(u.tts_audio_seconds);
-                t.tts_characters += u.tts_characters;
+                t.prompt_tokens = t.prompt_tokens.saturating_add(u.prompt_tokens);
+                t.completion_tokens = t.completion_tokens.saturating_add(u.completion_tokens);
+                t.cached_tokens = t.cached_tokens.saturating_add(u.cached_tokens);
+                t.stt_audio_seconds = finite(t.stt_audio_seconds + finite(u.stt_audio_seconds));
+                t.tts_audio_seconds = finite(t.tts_audio_seconds + finite(u.tts_audio_seconds));
+                t.tts_characters = t.tts_characters.saturating_add(u.tts_characters);
             }
             Record::Dropped(d) => {
                 match self
@@ -320,7 +322,8 @@ impl SummaryBuilder {
             }
             Record::Audio(a) => {
                 let frames = a.frames();
-                *self.totals.audio_frames.entry(a.track).or_insert(0) += frames;
+                let total = self.totals.audio_frames.entry(a.track).or_insert(0);
+                *total = total.saturating_add(frames);
                 if let Some(track) = self.header.tracks.iter().find(|t| t.id == a.track) {
                     if track.sample_rate > 0 {
                         let end = (a.first_sample.saturating_add(frames) as u128 * 1_000_000_000
@@ -336,8 +339,11 @@ impl SummaryBuilder {
 
     fn count_error(&mut self, turn_id: Option<TurnId>, time_ns: u64) {
         match turn_id {
-            Some(id) => self.turn(id, time_ns).errors += 1,
-            None => self.loose_errors += 1,
+            Some(id) => {
+                let acc = self.turn(id, time_ns);
+                acc.errors = acc.errors.saturating_add(1);
+            }
+            None => self.loose_errors = self.loose_errors.saturating_add(1),
         }
     }
 
@@ -357,9 +363,9 @@ impl SummaryBuilder {
             let speaker = acc.speaker.unwrap_or(Speaker::User);
             let latency = compute_latency(acc, speaker);
             if acc.interrupted {
-                totals.interruptions += 1;
+                totals.interruptions = totals.interruptions.saturating_add(1);
             }
-            totals.errors += acc.errors;
+            totals.errors = totals.errors.saturating_add(acc.errors);
             turns.push(TurnSummary {
                 turn: id,
                 speaker,
@@ -374,8 +380,10 @@ impl SummaryBuilder {
                 latency,
             });
         }
-        totals.interruptions += self.loose_interruptions;
-        totals.errors += self.loose_errors;
+        totals.interruptions = totals
+            .interruptions
+            .saturating_add(self.loose_interruptions);
+        totals.errors = totals.errors.saturating_add(self.loose_errors);
         totals.turns = turns.len() as u32;
         let mut e2e: Vec<i64> = turns
             .iter()
@@ -394,7 +402,25 @@ impl SummaryBuilder {
     }
 }
 
+/// `a - b` as i64, saturating instead of overflowing on hostile times.
+fn diff(a: u64, b: u64) -> i64 {
+    (i128::from(a) - i128::from(b)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
+fn sum(values: &[i64]) -> i64 {
+    values.iter().fold(0i64, |a, &b| a.saturating_add(b))
+}
+
+fn signed(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Non-finite values (and sums that overflowed to infinity) count as 0 / the largest finite
+/// value, so the summary always serializes as JSON numbers.
 fn finite(x: f64) -> f64 {
+    if x.is_infinite() && x > 0.0 {
+        return f64::MAX;
+    }
     if x.is_finite() {
         x
     } else {
@@ -427,7 +453,7 @@ fn stages<'a>(acc: &'a TurnAcc, stage: &'a Stage) -> impl Iterator<Item = &'a St
 }
 
 fn span(s: &StageTiming) -> i64 {
-    s.end_ns as i64 - s.start_ns as i64
+    diff(s.end_ns, s.start_ns)
 }
 
 fn compute_latency(acc: &TurnAcc, speaker: Speaker) -> Latency {
@@ -452,35 +478,37 @@ fn compute_latency(acc: &TurnAcc, speaker: Speaker) -> Latency {
     let stt_end = stages(acc, &Stage::Stt).map(|s| s.end_ns).max();
     l.stt_ns = match (stt_end, committed) {
         // only the part of transcription still running after the turn was committed
-        (Some(e), Some(c)) => Some((e as i64 - c as i64).max(0)),
+        (Some(e), Some(c)) => Some(diff(e, c).max(0)),
         (Some(_), None) => stages(acc, &Stage::Stt).map(span).max(),
         (None, _) => None,
     };
     let ttfts: Vec<i64> = stages(acc, &Stage::Llm)
-        .filter_map(|s| s.ttft_ns.map(|t| t as i64))
+        .filter_map(|s| s.ttft_ns.map(signed))
         .collect();
-    l.llm_ttft_ns = (!ttfts.is_empty()).then(|| ttfts.iter().sum());
+    l.llm_ttft_ns = (!ttfts.is_empty()).then(|| sum(&ttfts));
     let tool_stages: Vec<i64> = stages(acc, &Stage::Tool).map(span).collect();
     l.tool_ns = if !tool_stages.is_empty() {
-        Some(tool_stages.iter().sum())
+        Some(sum(&tool_stages))
     } else if acc.tool_calls > 0 {
-        Some(acc.tool_call_ns as i64)
+        Some(signed(acc.tool_call_ns))
     } else {
         None
     };
     l.tts_ttfb_ns = stages(acc, &Stage::Tts)
         .filter(|s| s.ttfb_ns.is_some())
         .min_by_key(|s| s.start_ns)
-        .and_then(|s| s.ttfb_ns.map(|t| t as i64));
+        .and_then(|s| s.ttfb_ns.map(signed));
 
     if let (Some(end), Some(start)) = (l.user_speech_end_ns, l.agent_audio_start_ns) {
-        let e2e = start as i64 - end as i64;
+        let e2e = diff(start, end);
         l.e2e_ns = Some(e2e);
-        let explained: i64 = [l.eou_ns, l.stt_ns, l.llm_ttft_ns, l.tool_ns, l.tts_ttfb_ns]
-            .iter()
-            .flatten()
-            .sum();
-        l.rest_ns = Some(e2e - explained);
+        let explained = sum(
+            &[l.eou_ns, l.stt_ns, l.llm_ttft_ns, l.tool_ns, l.tts_ttfb_ns]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>(),
+        );
+        l.rest_ns = Some(e2e.saturating_sub(explained));
     }
     if speaker == Speaker::User {
         if l.user_speech_end_ns.is_none() {
