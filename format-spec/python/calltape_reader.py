@@ -217,8 +217,7 @@ def _json(raw, what: str, offset: int):
 
 
 # Field types of the JSON records (SPEC §7), in declaration order, as the reference reader
-# checks them: (name, type, required). "?x" also accepts null. A struct also deserializes
-# from an array of its fields in this order (serde's sequence form).
+# checks them: (name, type, required). "?x" also accepts null. A payload must be an object.
 _T = {
     "u32": lambda v: type(v) is int and 0 <= v <= 0xFFFFFFFF,
     "u64": lambda v: type(v) is int and 0 <= v <= U64,
