@@ -62,8 +62,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     // lanes, one char per column
     let mut axis = vec![' '; pw];
     let mut c = 0;
+    // labels about a sixth of the window apart: tenths of a second once that is under 2 s
+    let fine = w < 12_000_000_000;
     while c < pw {
-        let label = clock_short(col(c).0);
+        let label = if fine {
+            clock(col(c).0)
+        } else {
+            clock_short(col(c).0)
+        };
         if c + label.len() + 1 > pw {
             break;
         }
