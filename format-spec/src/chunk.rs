@@ -151,14 +151,36 @@ pub fn encode_record(
     Ok(())
 }
 
-/// Builds the chunk frame payload (header + compressed body) from a finished body.
+/// Builds the chunk frame payload (header + compressed body) from a finished body, with a
+/// one-shot zstd context at `level`. Writers keep a [`zstd::bulk::Compressor`] and call
+/// [`seal_chunk_with`] instead.
 pub fn seal_chunk(
-    mut header: ChunkHeader,
+    header: ChunkHeader,
     encoding: ChunkEncoding,
     records: &[u8],
     samples: &[i16],
     channels: usize,
     level: i32,
+) -> Result<Vec<u8>> {
+    let mut compressor = zstd::bulk::Compressor::new(level)?;
+    seal_chunk_with(
+        header,
+        encoding,
+        records,
+        samples,
+        channels,
+        &mut compressor,
+    )
+}
+
+/// [`seal_chunk`] with a reusable zstd compression context (same bytes, less setup).
+pub fn seal_chunk_with(
+    mut header: ChunkHeader,
+    encoding: ChunkEncoding,
+    records: &[u8],
+    samples: &[i16],
+    channels: usize,
+    compressor: &mut zstd::bulk::Compressor<'static>,
 ) -> Result<Vec<u8>> {
     let body = match encoding {
         ChunkEncoding::Records => std::borrow::Cow::Borrowed(records),
@@ -180,7 +202,7 @@ pub fn seal_chunk(
     }
     header.encoding = encoding.to_byte();
     header.uncompressed_len = body.len() as u32;
-    let compressed = zstd::bulk::compress(&body, level)?;
+    let compressed = compressor.compress(&body)?;
     let mut out = Vec::with_capacity(CHUNK_HEADER_LEN + compressed.len());
     out.extend_from_slice(&header.encode());
     out.extend_from_slice(&compressed);
@@ -205,7 +227,7 @@ pub fn inflate(payload: &[u8], offset: u64) -> Result<(ChunkHeader, Vec<u8>)> {
             limit: MAX_CHUNK_UNCOMPRESSED.into(),
         });
     }
-    let body = zstd::bulk::decompress(
+    let body = decompress_bounded(
         &payload[CHUNK_HEADER_LEN..],
         header.uncompressed_len as usize,
     )
@@ -222,6 +244,30 @@ pub fn inflate(payload: &[u8], offset: u64) -> Result<(ChunkHeader, Vec<u8>)> {
         ));
     }
     Ok((header, body))
+}
+
+thread_local! {
+    /// One zstd decompression context per thread, reused by every chunk and tail section.
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Inflates one zstd input into a new buffer of at most `capacity` bytes (as
+/// `zstd::bulk::decompress`), with this thread's reusable decompression context.
+pub(crate) fn decompress_bounded(data: &[u8], capacity: usize) -> std::io::Result<Vec<u8>> {
+    DECOMPRESSOR.with(|cell| {
+        // a reentrant call (none today) would find the context borrowed: use a fresh one
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            return zstd::bulk::decompress(data, capacity);
+        };
+        if slot.is_none() {
+            *slot = Some(zstd::bulk::Decompressor::new()?);
+        }
+        let d = slot.as_mut().expect("just set");
+        let mut out = Vec::with_capacity(capacity);
+        d.decompress_to_buffer(data, &mut out)?;
+        Ok(out)
+    })
 }
 
 /// Decodes a chunk frame payload found at absolute `offset`.

@@ -194,7 +194,7 @@ pub fn unpack_tail(payload: &[u8], what: &'static str, offset: u64) -> Result<Ve
             limit: MAX_TAIL_UNCOMPRESSED.into(),
         });
     }
-    let raw = zstd::bulk::decompress(&payload[4..], len as usize)
+    let raw = crate::chunk::decompress_bounded(&payload[4..], len as usize)
         .map_err(|e| FormatError::malformed(what, offset, format!("zstd: {e}")))?;
     if raw.len() != len as usize {
         return Err(FormatError::malformed(

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::chunk::{encode_record, seal_chunk, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN};
+use crate::chunk::{encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN};
 use crate::error::{FormatError, Result};
 use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FOOTER_LEN, FRAME_OVERHEAD};
 use crate::index::{encode_entries, pack_tail, ChunkEntry};
@@ -78,6 +78,8 @@ pub struct ArchiveWriter<W: Write> {
     lanes: BTreeMap<u16, OpenChunk>,
     index: Vec<ChunkEntry>,
     summary: SummaryBuilder,
+    /// One zstd compression context per level in use, reused by every chunk.
+    compressors: Vec<(i32, zstd::bulk::Compressor<'static>)>,
 }
 
 impl<W: Write> ArchiveWriter<W> {
@@ -108,6 +110,7 @@ impl<W: Write> ArchiveWriter<W> {
             lanes: BTreeMap::new(),
             index: Vec::new(),
             summary: SummaryBuilder::new(header),
+            compressors: Vec::new(),
         })
     }
 
@@ -264,13 +267,21 @@ impl<W: Write> ArchiveWriter<W> {
             ChunkEncoding::Records => self.opts.zstd_level,
             ChunkEncoding::AudioPcm16Lpc2 => self.opts.audio_zstd_level,
         };
-        let payload = seal_chunk(
+        let at = match self.compressors.iter().position(|c| c.0 == level) {
+            Some(i) => i,
+            None => {
+                self.compressors
+                    .push((level, zstd::bulk::Compressor::new(level)?));
+                self.compressors.len() - 1
+            }
+        };
+        let payload = seal_chunk_with(
             header,
             open.encoding,
             &open.body,
             &open.samples,
             open.channels,
-            level,
+            &mut self.compressors[at].1,
         )?;
         let frame = encode_frame(FrameKind::Chunk, &payload);
         let offset = self.pos;
