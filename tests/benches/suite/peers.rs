@@ -264,5 +264,5 @@ pub fn mcap_read(bytes: &[u8]) -> usize {
     mcap::MessageStream::new(bytes)
         .unwrap()
         .map(|m| m.unwrap().data.len())
-        .count()
+        .sum()
 }
