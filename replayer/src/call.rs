@@ -41,15 +41,22 @@ pub fn track(archive: &Archive, id: u16) -> Result<&Track> {
         .ok_or_else(|| {
             AppError::Usage(format!(
                 "no audio track {id} in this call (tracks: {})",
-                archive
-                    .header()
-                    .tracks
-                    .iter()
-                    .map(|t| format!("{} {}", t.id, t.role))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                describe_tracks(archive)
             ))
         })
+}
+
+/// The call's tracks for an error message: `1 user, 2 agent`, or `none`.
+pub fn describe_tracks(archive: &Archive) -> String {
+    let tracks = &archive.header().tracks;
+    if tracks.is_empty() {
+        return "none".into();
+    }
+    tracks
+        .iter()
+        .map(|t| format!("{} {}", t.id, t.role))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Sample index (per channel) at session time `ns` on a track of `rate` Hz.

@@ -41,17 +41,7 @@ pub fn track_for(archive: &Archive, role: Speaker) -> Result<&Track> {
         .ok_or_else(|| {
             AppError::Usage(format!(
                 "this call has no {role} audio track (tracks: {})",
-                if archive.header().tracks.is_empty() {
-                    "none".to_string()
-                } else {
-                    archive
-                        .header()
-                        .tracks
-                        .iter()
-                        .map(|t| format!("{} {}", t.id, t.role))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
+                crate::call::describe_tracks(archive)
             ))
         })
 }
