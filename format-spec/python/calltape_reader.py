@@ -53,6 +53,7 @@ TAIL_FETCH = 256 * 1024
 U64 = (1 << 64) - 1
 
 FRAME_HEADER, FRAME_CHUNK, FRAME_SUMMARY, FRAME_INDEX = 1, 2, 3, 4
+KNOWN_ENCODINGS = (0, 1)      # chunk encodings this reader decodes; others are skipped
 KIND_AUDIO = 32
 KIND_NAMES = {1: "turn_start", 2: "turn_end", 3: "transcript", 4: "stage_timing",
               5: "tool_call", 6: "state_snapshot", 7: "event", 8: "log", 9: "usage",
@@ -354,6 +355,8 @@ class Chunk:
     first_turn: int
     last_turn: int
     records: list[Record]
+    #: the encoding is unknown to this reader: the body was not read, ``records`` is empty
+    skipped: bool = False
 
 
 def _decode_planes(planes: bytes, count: int, channels: int) -> array:
@@ -449,6 +452,10 @@ def _decode_chunk(payload, offset: int) -> Chunk:
     p = payload
     c = Chunk(offset, _u16(p, 0), p[2], _u64(p, 4), _u64(p, 12), _u32(p, 20), _u32(p, 24),
               _u32(p, 28), _u32(p, 32), [])
+    if c.encoding not in KNOWN_ENCODINGS:
+        # SPEC §4: a chunk of an encoding this reader does not know is skipped, body unread
+        c.skipped = True
+        return c
     if c.uncompressed_len > MAX_CHUNK_BODY:
         raise CalltapeError("too_large", offset, f"chunk body of {c.uncompressed_len} bytes")
     body = _inflate(p[CHUNK_HEADER_LEN:], c.uncompressed_len, "chunk", offset)
@@ -463,10 +470,6 @@ def _decode_chunk(payload, offset: int) -> Chunk:
         if n > len(body) - 4:
             raise CalltapeError("malformed", offset, "audio records section overruns the body")
         c.records = _decode_records(body[4:4 + n], body[4 + n:], offset)
-    else:
-        # SPEC §3 says readers skip chunks of unknown codecs; the canonical dump has no way
-        # to show a skipped chunk, so (like the reference reader) this is damage.
-        raise CalltapeError("malformed", offset, f"unknown chunk encoding {c.encoding}")
     if len(c.records) != c.record_count:
         raise CalltapeError("malformed", offset,
                             f"holds {len(c.records)} records, header says {c.record_count}")
@@ -604,6 +607,14 @@ def _record_json(r: Record) -> dict:
     return {"time_ns": r.time_ns, "kind": r.kind, "kind_name": r.kind_name, "data": data}
 
 
+def _chunk_json(c: Chunk) -> dict:
+    d = {k: v for k, v in c.__dict__.items() if k not in ("records", "skipped")}
+    d["records"] = [_record_json(r) for r in c.records]
+    if c.skipped:                                   # only skipped chunks say so (SPEC §10)
+        d["skipped"] = True
+    return d
+
+
 def dump(data: bytes) -> dict:
     """The canonical dump of SPEC §10. Never raises: damage ends it with {offset, error}."""
     out = {"header": None, "chunks": [], "other_frames": [], "summary": None,
@@ -616,10 +627,7 @@ def dump(data: bytes) -> dict:
                 if kind == FRAME_HEADER:
                     out["header"] = _json(payload, "header", offset)
                 elif kind == FRAME_CHUNK:
-                    c = _decode_chunk(payload, offset)
-                    d = {k: v for k, v in c.__dict__.items() if k != "records"}
-                    d["records"] = [_record_json(r) for r in c.records]
-                    out["chunks"].append(d)
+                    out["chunks"].append(_chunk_json(_decode_chunk(payload, offset)))
                 elif kind == FRAME_SUMMARY:
                     try:
                         out["summary"] = _json(_unpack_tail(payload, "summary", offset),
@@ -850,8 +858,7 @@ def _check_vector(path: str) -> str | None:
                     return diff
                 for e, c in zip(a.index, got["chunks"]):
                     ch = a.read_chunk(e)
-                    d = dict(ch.__dict__, records=[_record_json(r) for r in ch.records])
-                    diff = _same(d, c, f"read_chunk@{e.offset}")
+                    diff = _same(_chunk_json(ch), c, f"read_chunk@{e.offset}")
                     if diff:
                         return diff
         except CalltapeError as e:

@@ -240,6 +240,33 @@ class Audio(unittest.TestCase):
         d = ct.dump(PREAMBLE + HEADER + chunk(body, 1, lane=1, encoding=1))
         self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "malformed"})
 
+    def test_unknown_encoding_is_skipped(self):
+        # SPEC §4: the body of an unknown encoding is not read (here: not even zstd), and a
+        # huge uncompressed_len is no concern; the chunks after it read as usual
+        future = chunk(b"", 3, lane=1, encoding=7, ulen=0xFFFFFFFF, data=b"not zstd at all")
+        after = chunk(record(1, 5, b'{"turn":1,"speaker":"user"}'), 1)
+        d = ct.dump(PREAMBLE + HEADER + future + after)
+        self.assertIsNone(d["damage"])
+        self.assertEqual(len(d["chunks"]), 2)
+        self.assertEqual(d["chunks"][0]["records"], [])
+        self.assertIs(d["chunks"][0]["skipped"], True)
+        self.assertEqual(d["chunks"][0]["record_count"], 3)
+        self.assertNotIn("skipped", d["chunks"][1])
+        self.assertEqual(d["chunks"][1]["records"][0]["kind_name"], "turn_start")
+        recs = list(ct.scan_records(PREAMBLE + HEADER + future + after, strict=True))
+        self.assertEqual([r.kind for r in recs], [1])
+        # the 36-byte header itself must still be there
+        short = frame(2, future[5:5 + 35])
+        d = ct.dump(PREAMBLE + HEADER + short)
+        self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "malformed"})
+
+    def test_unknown_encoding_vector(self):
+        a = ct.open_archive(vector("unknown_encoding"))
+        skipped = a.read_chunk(a.index[1])
+        self.assertTrue(skipped.skipped)
+        self.assertEqual(skipped.records, [])
+        self.assertEqual([r.kind_name for r in a.iter_records()], ["turn_start", "session_end"])
+
 
 class Cli(unittest.TestCase):
     def test_check_passes_on_the_vectors(self):

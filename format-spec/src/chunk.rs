@@ -213,7 +213,16 @@ pub fn seal_chunk_with(
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
     pub header: ChunkHeader,
+    /// Empty for a skipped chunk (an encoding this reader does not know).
     pub records: Vec<TimedRecord>,
+}
+
+impl Chunk {
+    /// The chunk's encoding is unknown to this reader: its body was not read (SPEC §4), and
+    /// `records` is empty whatever `header.record_count` says.
+    pub fn skipped(&self) -> bool {
+        ChunkEncoding::from_byte(self.header.encoding).is_none()
+    }
 }
 
 /// Inflates a chunk body, refusing to produce more than the header's (bounded) length.
@@ -270,12 +279,21 @@ pub(crate) fn decompress_bounded(data: &[u8], capacity: usize) -> std::io::Resul
     })
 }
 
-/// Decodes a chunk frame payload found at absolute `offset`.
+/// Decodes a chunk frame payload found at absolute `offset`. A chunk of an encoding this
+/// reader does not know is skipped: only its 36-byte header is read, and it comes back with
+/// no records (see [`Chunk::skipped`]), so older readers open newer files.
 pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
+    let header = ChunkHeader::decode(payload, offset)?;
+    let Some(encoding) = ChunkEncoding::from_byte(header.encoding) else {
+        return Ok(Chunk {
+            header,
+            records: Vec::new(),
+        });
+    };
     let (header, body) = inflate(payload, offset)?;
-    let records = match ChunkEncoding::from_byte(header.encoding) {
-        Some(ChunkEncoding::Records) => decode_records(&body, None, offset)?,
-        Some(ChunkEncoding::AudioPcm16Lpc2) => {
+    let records = match encoding {
+        ChunkEncoding::Records => decode_records(&body, None, offset)?,
+        ChunkEncoding::AudioPcm16Lpc2 => {
             if body.len() < 4 {
                 return Err(FormatError::malformed(
                     "chunk",
@@ -293,13 +311,6 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
             }
             let planes = &body[4 + rec_len..];
             decode_records(&body[4..4 + rec_len], Some(planes), offset)?
-        }
-        None => {
-            return Err(FormatError::malformed(
-                "chunk",
-                offset,
-                format!("unknown chunk encoding {}", header.encoding),
-            ))
         }
     };
     if records.len() != header.record_count as usize {

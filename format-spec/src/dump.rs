@@ -108,6 +108,22 @@ fn hex(bytes: &[u8]) -> String {
 fn dump_chunk(payload: &[u8], offset: u64) -> Result<Value, FormatError> {
     // decode fully first so a dump never shows a chunk the reader would reject
     let chunk = crate::chunk::decode_chunk(payload, offset)?;
+    if chunk.skipped() {
+        let h = chunk.header;
+        return Ok(json!({
+            "offset": offset,
+            "lane": h.lane,
+            "encoding": h.encoding,
+            "start_ns": h.start_ns,
+            "end_ns": h.end_ns,
+            "record_count": h.record_count,
+            "uncompressed_len": h.uncompressed_len,
+            "first_turn": h.first_turn,
+            "last_turn": h.last_turn,
+            "records": [],
+            "skipped": true,
+        }));
+    }
     let (h, body): (ChunkHeader, Vec<u8>) = inflate(payload, offset)?;
     // JSON payloads are dumped as stored, so unknown fields show too
     let records_bytes = match ChunkEncoding::from_byte(h.encoding) {

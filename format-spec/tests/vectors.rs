@@ -78,6 +78,54 @@ fn closed_vectors_open_from_the_tail_and_damaged_ones_say_where() {
 }
 
 #[test]
+fn chunks_of_an_unknown_encoding_are_skipped() {
+    use calltape_format::chunk::decode_chunk;
+    let bytes = common::unknown_encoding();
+    let archive = open(&mut std::io::Cursor::new(&bytes)).unwrap();
+    assert_eq!(archive.index.len(), 3);
+    let future = archive.index[1];
+    let chunk = calltape_format::read_chunk(&mut std::io::Cursor::new(&bytes), &future).unwrap();
+    assert!(chunk.skipped());
+    assert_eq!(chunk.header.encoding, 7);
+    assert!(chunk.records.is_empty());
+    // the chunks around it read as usual
+    for e in [archive.index[0], archive.index[2]] {
+        let c = calltape_format::read_chunk(&mut std::io::Cursor::new(&bytes), &e).unwrap();
+        assert!(!c.skipped());
+        assert_eq!(c.records.len(), 1);
+    }
+    // the body is not read at all: neither its zstd nor its length are checked
+    let range = future.frame_range();
+    let payload = &bytes[range.start as usize + 5..range.end as usize - 4];
+    assert!(payload.ends_with(common::FUTURE_BODY));
+    let mut bare = payload[..36].to_vec();
+    assert!(decode_chunk(&bare, 0).unwrap().skipped());
+    bare[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(decode_chunk(&bare, 0).unwrap().records.is_empty());
+    // but a header cut short is still malformed
+    assert!(decode_chunk(&payload[..35], 0).is_err());
+
+    let d = dump(&bytes);
+    assert_eq!(d["damage"], serde_json::Value::Null);
+    let chunks = d["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 3);
+    assert_eq!(chunks[1]["skipped"], true);
+    assert_eq!(chunks[1]["records"], serde_json::json!([]));
+    assert_eq!(chunks[1]["record_count"], 1);
+    assert!(
+        chunks[0].get("skipped").is_none(),
+        "only skipped chunks say so"
+    );
+
+    // recovery keeps a skipped chunk: it is good data this version cannot read
+    let mut out = Vec::new();
+    let report = recover_to(&bytes[..bytes.len() - 1], &mut out).unwrap();
+    assert_eq!(report.chunks_kept, 3);
+    let recovered = open(&mut std::io::Cursor::new(&out)).unwrap();
+    assert_eq!(recovered.index, archive.index);
+}
+
+#[test]
 fn recovery_of_damaged_vectors_keeps_the_good_prefix() {
     let vectors = common::vectors();
     let get = |n: &str| vectors.iter().find(|v| v.0 == n).unwrap().1.clone();

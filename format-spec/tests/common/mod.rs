@@ -342,5 +342,77 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("truncated", truncated),
         ("bad_crc", bad_crc),
         ("unknown_kind", unknown),
+        ("unknown_encoding", unknown_encoding()),
     ]
+}
+
+/// The body of the chunk of encoding 7 in `unknown_encoding`: not zstd, not records.
+pub const FUTURE_BODY: &[u8] = b"a chunk body no 1.0 reader can read";
+
+/// A closed archive whose second chunk (lane 1) has encoding 7, unknown to this version:
+/// readers skip it and read on. The writer cannot make such a chunk, so it is spliced in
+/// between two chunks the writer made, and the tail is written for all three.
+pub fn unknown_encoding() -> Vec<u8> {
+    use calltape_format::chunk::ChunkHeader;
+    use calltape_format::frame::{encode_frame, FrameKind};
+    let mut future = track(1, Speaker::User, 8_000);
+    future.codec = AudioCodec::Unknown;
+    let mut w = ArchiveWriter::new(Vec::new(), header(vec![future])).unwrap();
+    w.write(&TimedRecord::new(
+        0,
+        Record::TurnStart(TurnStart {
+            turn: 1,
+            speaker: Speaker::User,
+            attributes: Default::default(),
+        }),
+    ))
+    .unwrap();
+    w.flush_chunks().unwrap();
+    let first_end = w.position() as usize;
+    w.write(&TimedRecord::new(
+        40 * MS,
+        Record::SessionEnd(SessionEnd {
+            reason: "user_hangup".into(),
+            outcome: None,
+        }),
+    ))
+    .unwrap();
+    w.flush_chunks().unwrap();
+    let written = w.get_ref().clone();
+    let mut index = w.chunks().to_vec();
+    let summary = w.summary();
+    let head = ChunkHeader {
+        lane: 1,
+        encoding: 7,
+        start_ns: 0,
+        end_ns: 20 * MS,
+        record_count: 1,
+        uncompressed_len: 320,
+        first_turn: 0,
+        last_turn: 0,
+    };
+    let mut payload = head.encode().to_vec();
+    payload.extend_from_slice(FUTURE_BODY);
+    let frame = encode_frame(FrameKind::Chunk, &payload);
+    index[1].offset += frame.len() as u64;
+    index.insert(
+        1,
+        ChunkEntry {
+            lane: 1,
+            start_ns: head.start_ns,
+            end_ns: head.end_ns,
+            offset: first_end as u64,
+            compressed_len: FUTURE_BODY.len() as u32,
+            uncompressed_len: head.uncompressed_len,
+            record_count: head.record_count,
+            first_turn: 0,
+            last_turn: 0,
+        },
+    );
+    let mut bytes = written[..first_end].to_vec();
+    bytes.extend_from_slice(&frame);
+    bytes.extend_from_slice(&written[first_end..]);
+    let tail = calltape_format::writer::encode_tail(bytes.len() as u64, &summary, &index, 0);
+    bytes.extend_from_slice(&tail);
+    bytes
 }
