@@ -116,6 +116,17 @@ pub(crate) struct SessionCore {
 }
 
 impl SessionCore {
+    /// Asks the session's writer to close the archive (if it is still recording) and wakes it.
+    pub(crate) fn begin_finishing(&self) {
+        let _ = self.state.compare_exchange(
+            STATE_RECORDING,
+            STATE_FINISHING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.wake.notify_one();
+    }
+
     pub(crate) fn new(
         id: Arc<str>,
         clock: SessionClock,

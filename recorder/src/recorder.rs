@@ -384,13 +384,7 @@ impl Recorder {
             .collect();
         for core in &cores {
             lock(&core.default_end_reason).get_or_insert_with(|| "shutdown".to_string());
-            let _ = core.state.compare_exchange(
-                STATE_RECORDING,
-                STATE_FINISHING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            core.wake.notify_one();
+            core.begin_finishing();
         }
         let mut report = ShutdownReport::default();
         for core in cores {

@@ -18,8 +18,7 @@ use serde_json::Value;
 use crate::clock::ClockMode;
 use crate::error::RecorderError;
 use crate::queue::{
-    audio_bytes, record_bytes, AudioMsg, ControlMsg, SessionCore, STATE_FINISHED, STATE_FINISHING,
-    STATE_RECORDING,
+    audio_bytes, record_bytes, AudioMsg, ControlMsg, SessionCore, STATE_FINISHED, STATE_RECORDING,
 };
 use crate::report::{FinishReport, SessionState, SessionStatus};
 
@@ -343,13 +342,7 @@ impl Session {
     pub async fn finish(self) -> Result<FinishReport, RecorderError> {
         let core = self.0.core.clone();
         let id = core.id.to_string();
-        let _ = core.state.compare_exchange(
-            STATE_RECORDING,
-            STATE_FINISHING,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        core.wake.notify_one();
+        core.begin_finishing();
         drop(self);
         let mut rx = core.report.subscribe();
         let got = match rx.wait_for(Option::is_some).await {
