@@ -10,6 +10,7 @@ pub mod index;
 pub mod model;
 pub mod reader;
 pub mod recover;
+pub mod rice;
 pub mod scan;
 pub mod summary;
 pub mod writer;

@@ -114,7 +114,10 @@
 //!   (HEAD size, and the last 256 KiB — footer, index and summary — compared by CRC32C). When
 //!   the store is down, archives wait in the spool for the periodic retry,
 //!   [`Recorder::upload_pending`] or the next start. Key layout: `prefix/YYYY/MM/DD/<id>.calltape`
-//!   (UTC session start) by default, see [`KeyLayout`].
+//!   (UTC session start) by default, see [`KeyLayout`]. An object never appears half written:
+//!   a multipart upload is only completed whole. If the store goes down mid-upload, the abort
+//!   fails too and the store keeps the parts already sent until a later abort or a bucket
+//!   lifecycle rule (S3: `AbortIncompleteMultipartUpload`) removes them; set one on the bucket.
 //! - **Session ids**: 1–128 bytes of `[A-Za-z0-9._:-]`, no `..` ([`validate_session_id`]).
 //!
 //! With the `tracing` feature, `Recorder::tracing_layer()` puts log events of a session's
