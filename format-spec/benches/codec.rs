@@ -9,12 +9,15 @@
 //! Throughput is in bytes of raw PCM, so MB/s compare directly with other audio codecs.
 //!
 //! Benchmarks (group `codec`):
-//! - `writer`: ArchiveWriter into a Vec, default options (1 s chunks, zstd 3), one core.
+//! - `writer`: ArchiveWriter into a Vec, default options (1 s chunks, zstd 3), one core,
+//!   codec `pcm16_lpc2` (chunk encoding 1).
 //! - `reader`: decode_chunk_frame of every chunk of that archive (CRC, zstd, un-predict).
+//! - `writer_rice` / `reader_rice`: the same with codec `pcm16_rice` (chunk encoding 2).
 //! - `planes_encode` / `planes_decode`: the pcm16_lpc2 predictor alone, to split the time
 //!   between the audio transform and zstd.
 //!
-//! Before measuring it prints the size of the archive's audio against raw PCM and, if the
+//! Before measuring it prints, for each codec, the size of the archive's audio against raw
+//! PCM and, if the
 //! `flac` tool is installed, against `flac -5 --no-padding` of the same samples (all clips as
 //! one stream, and clip by clip). Audio size counts whole chunk frames (headers, per-record
 //! heads and CRCs included).
@@ -128,7 +131,7 @@ fn input() -> Input {
     }
 }
 
-fn header() -> Header {
+fn header(codec: AudioCodec) -> Header {
     Header {
         session_id: "bench".into(),
         started_at: "2026-11-21T10:00:00.000Z".into(),
@@ -141,7 +144,7 @@ fn header() -> Header {
             role: Speaker::User,
             sample_rate: RATE,
             channels: 1,
-            codec: AudioCodec::Pcm16Lpc2,
+            codec,
             name: None,
         }],
     }
@@ -166,10 +169,13 @@ fn records(samples: &[i16]) -> Vec<TimedRecord> {
         .collect()
 }
 
-fn write_archive(recs: &[TimedRecord], cap: usize) -> Vec<u8> {
-    let mut w =
-        ArchiveWriter::with_options(Vec::with_capacity(cap), header(), WriterOptions::default())
-            .expect("header");
+fn write_archive(recs: &[TimedRecord], cap: usize, codec: AudioCodec) -> Vec<u8> {
+    let mut w = ArchiveWriter::with_options(
+        Vec::with_capacity(cap),
+        header(codec),
+        WriterOptions::default(),
+    )
+    .expect("header");
     for r in recs {
         w.write(r).expect("write");
     }
@@ -210,7 +216,7 @@ fn flac_size(pcm: &[i16], tag: &str) -> Option<u64> {
     size
 }
 
-fn report_sizes(inp: &Input, archive: &[u8]) {
+fn report_sizes(inp: &Input, archive: &[u8], codec: AudioCodec) {
     let raw = 2 * inp.samples.len() as u64;
     let a = open(&mut std::io::Cursor::new(archive)).expect("bench archive opens");
     let audio: u64 = a
@@ -227,7 +233,7 @@ fn report_sizes(inp: &Input, archive: &[u8]) {
         raw
     );
     eprintln!(
-        "  calltape: archive {} B, audio chunk frames {} B in {} chunks = {:.3} of raw PCM",
+        "  calltape {codec:?}: archive {} B, audio chunk frames {} B in {} chunks = {:.3} of raw PCM",
         archive.len(),
         audio,
         a.index.len(),
@@ -245,7 +251,7 @@ fn report_sizes(inp: &Input, archive: &[u8]) {
             let (mut ct, mut fl) = (0u64, 0u64);
             for p in &inp.clips {
                 let s = read_wav(p).expect("read before");
-                let arch = write_archive(&records(&s), 2 * s.len());
+                let arch = write_archive(&records(&s), 2 * s.len(), codec);
                 let a = open(&mut std::io::Cursor::new(&arch)).expect("opens");
                 ct += a.index.iter().map(|e| e.frame_len()).sum::<u64>();
                 fl += flac_size(&s, "clip").unwrap_or(0);
@@ -268,30 +274,31 @@ fn bench(c: &mut Criterion) {
     let inp = input();
     let recs = records(&inp.samples);
     let raw_bytes = 2 * inp.samples.len();
-    let archive = write_archive(&recs, raw_bytes);
-    report_sizes(&inp, &archive);
-    let index = open(&mut std::io::Cursor::new(&archive))
-        .expect("opens")
-        .index;
-
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Bytes(raw_bytes as u64));
-    g.bench_function("writer", |b| {
-        b.iter(|| black_box(write_archive(black_box(&recs), raw_bytes)))
-    });
-    g.bench_function("reader", |b| {
-        b.iter(|| {
-            let mut samples = 0usize;
-            for e in &index {
-                let range = e.frame_range();
-                let chunk =
-                    decode_chunk_frame(e, &archive[range.start as usize..range.end as usize])
-                        .expect("chunk decodes");
-                samples += chunk.records.len();
-            }
-            black_box(samples)
-        })
-    });
+    for (codec, suffix) in [(AudioCodec::Pcm16Lpc2, ""), (AudioCodec::Pcm16Rice, "_rice")] {
+        let archive = write_archive(&recs, raw_bytes, codec);
+        report_sizes(&inp, &archive, codec);
+        let index = open(&mut std::io::Cursor::new(&archive))
+            .expect("opens")
+            .index;
+        g.bench_function(format!("writer{suffix}"), |b| {
+            b.iter(|| black_box(write_archive(black_box(&recs), raw_bytes, codec)))
+        });
+        g.bench_function(format!("reader{suffix}"), |b| {
+            b.iter(|| {
+                let mut samples = 0usize;
+                for e in &index {
+                    let range = e.frame_range();
+                    let chunk =
+                        decode_chunk_frame(e, &archive[range.start as usize..range.end as usize])
+                            .expect("chunk decodes");
+                    samples += chunk.records.len();
+                }
+                black_box(samples)
+            })
+        });
+    }
     g.bench_function("planes_encode", |b| {
         let mut out = Vec::with_capacity(raw_bytes);
         b.iter(|| {

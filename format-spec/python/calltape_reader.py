@@ -53,7 +53,9 @@ TAIL_FETCH = 256 * 1024
 U64 = (1 << 64) - 1
 
 FRAME_HEADER, FRAME_CHUNK, FRAME_SUMMARY, FRAME_INDEX = 1, 2, 3, 4
-KNOWN_ENCODINGS = (0, 1)      # chunk encodings this reader decodes; others are skipped
+KNOWN_ENCODINGS = (0, 1, 2)   # chunk encodings this reader decodes; others are skipped
+RICE_BLOCK, RICE_PARTITION, RICE_ESCAPE_Q = 1024, 256, 32
+MAX_RICE_SAMPLES = 16 << 20   # samples in one encoding-2 chunk
 KIND_AUDIO = 32
 KIND_NAMES = {1: "turn_start", 2: "turn_end", 3: "transcript", 4: "stage_timing",
               5: "tool_call", 6: "state_snapshot", 7: "event", 8: "log", 9: "usage",
@@ -385,8 +387,70 @@ def _decode_planes(planes: bytes, count: int, channels: int) -> array:
     return out
 
 
-def _decode_records(body, planes, offset: int) -> list[Record]:
-    if planes is not None and len(planes) % 2:
+def _decode_rice(data: bytes, count: int, channels: int, offset: int) -> array:
+    """Inverts pcm16_rice (SPEC §4.3): per channel, blocks of a 3-bit order and partitions of
+    a 4-bit Rice parameter and Rice-coded zigzagged residuals, MSB first."""
+    def bad(why):
+        return CalltapeError("malformed", offset, f"pcm16_rice: {why}")
+    c = max(channels, 1)
+    if count % c:
+        raise bad("sample count is not a multiple of the channels")
+    if count > MAX_RICE_SAMPLES:
+        raise bad("more samples than a chunk may hold")
+    if count > 8 * len(data):
+        raise bad("bitstream shorter than one bit per sample")
+    end = 8 * len(data)
+    # the bits as a string of '0'/'1'; reads past the end see zeros (checked afterwards)
+    bits = (format(int.from_bytes(data, "big"), f"0{end}b") if data else "") + "0" * 64
+    out = array("h", bytes(2 * count))
+    frames, pos = count // c, 0
+    for ch in range(c):
+        h1 = h2 = h3 = h4 = 0                       # x[n-1] .. x[n-4] of this channel
+        for start in range(0, frames, RICE_BLOCK):
+            block_end = min(start + RICE_BLOCK, frames)
+            order = int(bits[pos:pos + 3], 2)
+            pos += 3
+            for p in range(start, block_end, RICE_PARTITION):
+                k = int(bits[pos:pos + 4], 2)
+                pos += 4
+                if order > 4:
+                    raise bad("predictor order over 4")
+                for j in range(p, min(p + RICE_PARTITION, block_end)):
+                    one = bits.find("1", pos, pos + RICE_ESCAPE_Q)
+                    if one < 0:                     # escape: 32 zeros, z in 16 bits
+                        z = int(bits[pos + RICE_ESCAPE_Q:pos + RICE_ESCAPE_Q + 16], 2)
+                        pos += RICE_ESCAPE_Q + 16
+                    else:
+                        z = ((one - pos) << k) | (int(bits[one + 1:one + 1 + k], 2) if k else 0)
+                        pos = one + 1 + k
+                        if z > 0xFFFF:
+                            raise bad("Rice residual over 16 bits")
+                    if order == 0:
+                        pred = 0
+                    elif order == 1:
+                        pred = h1
+                    elif order == 2:
+                        pred = 2 * h1 - h2
+                    elif order == 3:
+                        pred = 3 * h1 - 3 * h2 + h3
+                    else:
+                        pred = 4 * h1 - 6 * h2 + 4 * h3 - h4
+                    x = ((pred + ((z >> 1) ^ -(z & 1)) + 0x8000) & 0xFFFF) - 0x8000
+                    out[j * c + ch] = x
+                    h1, h2, h3, h4 = x, h1, h2, h3
+                    if pos > end:                   # (the reference reader checks this
+                        raise bad("bitstream cut short")   # per partition: same outcome)
+        pad = -pos % 8
+        if "1" in bits[pos:pos + pad]:
+            raise bad("non-zero padding bits")
+        pos += pad
+    if pos != end:
+        raise bad("bytes left over after the last channel")
+    return out
+
+
+def _decode_records(body, planes, offset: int, rice: bool = False) -> list[Record]:
+    if planes is not None and not rice and len(planes) % 2:
         raise CalltapeError("malformed", offset, "odd sample plane length")
     out: list[Record] = []
     heads = []                                      # (record, sample count, channels)
@@ -431,7 +495,19 @@ def _decode_records(body, planes, offset: int) -> list[Record]:
         else:
             data = {"payload_hex": payload.hex()}
         out.append(Record(time_ns, kind, data, payload))
-    if planes is not None:
+    if planes is not None and rice:
+        channels = heads[0][2] if heads else 1
+        if any(h[2] != channels for h in heads):
+            raise CalltapeError("malformed", offset, "pcm16_rice audio records differ in channels")
+        wanted = sum(h[1] for h in heads)
+        if wanted > MAX_RICE_SAMPLES:
+            raise CalltapeError("too_large", offset, f"{wanted} audio samples in one chunk")
+        samples = _decode_rice(bytes(planes), wanted, channels, offset)
+        at = 0
+        for data, count, _ in heads:
+            data["samples"] = samples[at:at + count]
+            at += count
+    elif planes is not None:
         total = len(planes) // 2
         wanted = sum(h[1] for h in heads)
         if wanted != total:
@@ -463,13 +539,13 @@ def _decode_chunk(payload, offset: int) -> Chunk:
         raise CalltapeError("malformed", offset, "chunk body inflates to another length")
     if c.encoding == 0:
         c.records = _decode_records(body, None, offset)
-    elif c.encoding == 1:
+    else:                                           # 1 pcm16_lpc2, 2 pcm16_rice
         if len(body) < 4:
             raise CalltapeError("malformed", offset, "audio body too short")
         n = _u32(body, 0)
         if n > len(body) - 4:
             raise CalltapeError("malformed", offset, "audio records section overruns the body")
-        c.records = _decode_records(body[4:4 + n], body[4 + n:], offset)
+        c.records = _decode_records(body[4:4 + n], body[4 + n:], offset, rice=c.encoding == 2)
     if len(c.records) != c.record_count:
         raise CalltapeError("malformed", offset,
                             f"holds {len(c.records)} records, header says {c.record_count}")

@@ -60,6 +60,36 @@ def encode_planes(x, channels):
     return bytes(lo + hi)
 
 
+def encode_rice(x, channels, order_of=lambda block: 2, k_of=lambda part: 3):
+    """pcm16_rice encoder straight from SPEC §4.3, with the order and k chosen by the caller
+    (any choice is valid; the reference writer picks the smallest)."""
+    bits = []
+    frames = len(x) // channels
+    for ch in range(channels):
+        xs = [0, 0, 0, 0] + [x[j * channels + ch] for j in range(frames)]
+        for b, start in enumerate(range(0, frames, 1024)):
+            order = order_of(b)
+            bits.append(format(order, "03b"))
+            for pn, p in enumerate(range(start, min(start + 1024, frames), 256)):
+                k = k_of(pn)
+                bits.append(format(k, "04b"))
+                for j in range(p, min(p + 256, start + 1024, frames)):
+                    a, b1, b2, b3, b4 = xs[j + 4], xs[j + 3], xs[j + 2], xs[j + 1], xs[j]
+                    pred = [0, b1, 2 * b1 - b2, 3 * b1 - 3 * b2 + b3,
+                            4 * b1 - 6 * b2 + 4 * b3 - b4][order]
+                    r = ((a - pred + 0x8000) & 0xFFFF) - 0x8000
+                    z = ((r << 1) ^ (r >> 15)) & 0xFFFF
+                    q = z >> k
+                    if q >= 32:
+                        bits.append("0" * 32 + format(z, "016b"))
+                    else:
+                        bits.append("0" * q + "1" + (format(z & ((1 << k) - 1), f"0{k}b") if k else ""))
+        n = len("".join(bits))
+        bits.append("0" * (-n % 8))
+    s = "".join(bits)
+    return int(s, 2).to_bytes(len(s) // 8, "big") if s else b""
+
+
 class Crc32c(unittest.TestCase):
     def test_check_value(self):
         self.assertEqual(ct.crc32c(b"123456789"), 0xE3069283)
@@ -160,13 +190,14 @@ class Hostile(unittest.TestCase):
                                                        if c["offset"] + 45 <= n][:len(d["chunks"])])
 
     def test_audio_vector_truncated_every_97_bytes(self):
-        data = vector("audio")
-        for n in range(0, len(data), 97):
-            self.check_never_raises(data[:n])
+        for name in ("audio", "audio_rice"):
+            data = vector(name)
+            for n in range(0, len(data), 97):
+                self.check_never_raises(data[:n])
 
     def test_random_bit_flips(self):
         rng = random.Random(7)
-        seeds = [vector(n) for n in ("full", "audio", "unknown_kind", "minimal")]
+        seeds = [vector(n) for n in ("full", "audio", "audio_rice", "unknown_kind", "minimal")]
         for _ in range(300):
             d = bytearray(rng.choice(seeds))
             for _ in range(rng.randint(1, 4)):
@@ -233,6 +264,46 @@ class Audio(unittest.TestCase):
         self.assertIsNone(d["damage"])
         self.assertEqual(d["chunks"][0]["records"][0]["data"],
                          {"track": 1, "channels": 2, "first_sample": 48_000, "samples": x})
+
+    def rice_chunk(self, x, channels, data):
+        head = struct.pack("<HBBQI", 1, channels, 0, 0, len(x) // channels)
+        body = struct.pack("<I", 30) + record(32, 0, head) + data
+        return ct.dump(PREAMBLE + HEADER + chunk(body, 1, lane=1, encoding=2))
+
+    def test_rice_round_trips_every_order_and_k(self):
+        rng = random.Random(3)
+        x = [rng.randint(-32768, 32767) if i % 97 == 0 else (i * 37) % 2000 - 1000
+             for i in range(2 * 1300)]
+        x[5], x[6] = 32767, -32768
+        for order in range(5):
+            for k in (0, 4, 15):
+                with self.subTest(order=order, k=k):
+                    data = encode_rice(x, 2, order_of=lambda b: order, k_of=lambda p: k)
+                    d = self.rice_chunk(x, 2, data)
+                    self.assertIsNone(d["damage"])
+                    self.assertEqual(d["chunks"][0]["records"][0]["data"]["samples"], x)
+        mixed = encode_rice(x[:1300], 1, order_of=lambda b: (b * 3) % 5, k_of=lambda p: p * 5)
+        d = self.rice_chunk(x[:1300], 1, mixed)
+        self.assertEqual(d["chunks"][0]["records"][0]["data"]["samples"], x[:1300])
+
+    def test_rice_is_strict(self):
+        x = [(i * i) % 3000 for i in range(700)]
+        good = encode_rice(x, 1)
+        for data in (good[:-1], good + b"\x00", b"\xe0" + good[1:]):
+            self.assertEqual(self.rice_chunk(x, 1, data)["damage"],
+                             {"offset": CHUNK_AT, "error": "malformed"})
+        huge = struct.pack("<HBBQI", 1, 1, 0, 0, 0xFFFFFFFF)
+        body = struct.pack("<I", 30) + record(32, 0, huge) + b"\xff" * 8
+        d = ct.dump(PREAMBLE + HEADER + chunk(body, 1, lane=1, encoding=2))
+        self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "too_large"})
+        rng = random.Random(5)
+        for _ in range(200):
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
+            d = ct.dump(PREAMBLE + HEADER + chunk(
+                struct.pack("<I", 30) + record(32, 0, struct.pack(
+                    "<HBBQI", 1, rng.randrange(3), 0, 0, rng.randrange(300))) + data, 1, encoding=2))
+            if d["damage"] is not None:
+                self.assertIn(d["damage"]["error"], ct.CalltapeError.CODES)
 
     def test_plane_length_must_match(self):
         head = struct.pack("<HBBQI", 1, 1, 0, 0, 4)

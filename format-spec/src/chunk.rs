@@ -3,7 +3,7 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::audio;
+use crate::{audio, rice};
 use crate::error::{FormatError, Result};
 use crate::model::{kind, AudioFrame, Record, TimedRecord, TurnId};
 
@@ -24,6 +24,8 @@ pub enum ChunkEncoding {
     Records,
     /// 1: records section + audio sample planes (codec `pcm16_lpc2`), zstd-compressed.
     AudioPcm16Lpc2,
+    /// 2: records section + Rice-coded audio (codec `pcm16_rice`), zstd-compressed.
+    AudioPcm16Rice,
 }
 
 impl ChunkEncoding {
@@ -31,6 +33,7 @@ impl ChunkEncoding {
         match b {
             0 => Some(ChunkEncoding::Records),
             1 => Some(ChunkEncoding::AudioPcm16Lpc2),
+            2 => Some(ChunkEncoding::AudioPcm16Rice),
             _ => None,
         }
     }
@@ -38,7 +41,13 @@ impl ChunkEncoding {
         match self {
             ChunkEncoding::Records => 0,
             ChunkEncoding::AudioPcm16Lpc2 => 1,
+            ChunkEncoding::AudioPcm16Rice => 2,
         }
+    }
+
+    /// Whether audio samples leave the records for a section of their own.
+    pub fn is_audio(self) -> bool {
+        !matches!(self, ChunkEncoding::Records)
     }
 }
 
@@ -94,7 +103,7 @@ impl ChunkHeader {
 }
 
 /// Appends one record's bytes (header + payload) to a chunk body under construction.
-/// For [`ChunkEncoding::AudioPcm16Lpc2`] bodies, audio samples go to `samples` instead.
+/// For audio encodings (1, 2), audio samples go to `samples` instead.
 pub fn encode_record(
     body: &mut Vec<u8>,
     rec: &TimedRecord,
@@ -189,6 +198,21 @@ pub fn seal_chunk_with(
             b.extend_from_slice(&(records.len() as u32).to_le_bytes());
             b.extend_from_slice(records);
             audio::encode_planes(samples, channels, &mut b);
+            std::borrow::Cow::Owned(b)
+        }
+        ChunkEncoding::AudioPcm16Rice => {
+            if samples.len() > rice::MAX_SAMPLES {
+                return Err(FormatError::TooLarge {
+                    what: "chunk audio",
+                    offset: 0,
+                    len: samples.len() as u64,
+                    limit: rice::MAX_SAMPLES as u64,
+                });
+            }
+            let mut b = Vec::with_capacity(4 + records.len() + 2 * samples.len());
+            b.extend_from_slice(&(records.len() as u32).to_le_bytes());
+            b.extend_from_slice(records);
+            rice::encode(samples, channels, &mut b);
             std::borrow::Cow::Owned(b)
         }
     };
@@ -292,8 +316,8 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
     };
     let (header, body) = inflate(payload, offset)?;
     let records = match encoding {
-        ChunkEncoding::Records => decode_records(&body, None, offset)?,
-        ChunkEncoding::AudioPcm16Lpc2 => {
+        ChunkEncoding::Records => decode_records(&body, Samples::Inline, offset)?,
+        ChunkEncoding::AudioPcm16Lpc2 | ChunkEncoding::AudioPcm16Rice => {
             if body.len() < 4 {
                 return Err(FormatError::malformed(
                     "chunk",
@@ -309,8 +333,12 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
                     "audio records section overruns the body",
                 ));
             }
-            let planes = &body[4 + rec_len..];
-            decode_records(&body[4..4 + rec_len], Some(planes), offset)?
+            let rest = &body[4 + rec_len..];
+            let samples = match encoding {
+                ChunkEncoding::AudioPcm16Rice => Samples::Rice(rest),
+                _ => Samples::Planes(rest),
+            };
+            decode_records(&body[4..4 + rec_len], samples, offset)?
         }
     };
     if records.len() != header.record_count as usize {
@@ -327,10 +355,23 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
     Ok(Chunk { header, records })
 }
 
-fn decode_records(body: &[u8], planes: Option<&[u8]>, offset: u64) -> Result<Vec<TimedRecord>> {
-    // First pass over audio heads tells how many samples the planes must hold.
-    let total_samples = planes.map(|p| p.len() / 2);
-    if let Some(p) = planes {
+/// Where a chunk's audio samples are.
+#[derive(Clone, Copy)]
+enum Samples<'a> {
+    /// In the audio records themselves (encoding 0).
+    Inline,
+    /// pcm16_lpc2 byte planes after the records (encoding 1).
+    Planes(&'a [u8]),
+    /// pcm16_rice bitstream after the records (encoding 2).
+    Rice(&'a [u8]),
+}
+
+fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<TimedRecord>> {
+    let planes = match samples_at {
+        Samples::Inline => None,
+        Samples::Planes(p) | Samples::Rice(p) => Some(p),
+    };
+    if let Samples::Planes(p) = samples_at {
         if p.len() % 2 != 0 {
             return Err(FormatError::malformed(
                 "chunk",
@@ -434,17 +475,46 @@ fn decode_records(body: &[u8], planes: Option<&[u8]>, offset: u64) -> Result<Vec
         };
         out.push(TimedRecord { time_ns, record });
     }
-    if let (Some(planes), Some(total)) = (planes, total_samples) {
-        let wanted: usize = heads.iter().map(|h| h.1).sum();
-        if wanted != total {
-            return Err(FormatError::malformed(
-                "chunk",
-                offset,
-                format!("audio records want {wanted} samples, planes hold {total}"),
-            ));
+    let channels = heads.first().map_or(1, |h| usize::from(h.2));
+    let wanted = heads
+        .iter()
+        .try_fold(0usize, |a, h| a.checked_add(h.1))
+        .ok_or_else(|| FormatError::malformed("chunk", offset, "audio sample count overflows"))?;
+    match samples_at {
+        Samples::Inline => {}
+        Samples::Planes(planes) => {
+            let total = planes.len() / 2;
+            if wanted != total {
+                return Err(FormatError::malformed(
+                    "chunk",
+                    offset,
+                    format!("audio records want {wanted} samples, planes hold {total}"),
+                ));
+            }
+            audio::decode_planes(planes, total, channels, &mut all_samples);
         }
-        let channels = heads.first().map_or(1, |h| usize::from(h.2));
-        audio::decode_planes(planes, total, channels, &mut all_samples);
+        Samples::Rice(bits) => {
+            if heads.iter().any(|h| usize::from(h.2) != channels) {
+                return Err(FormatError::malformed(
+                    "chunk",
+                    offset,
+                    "pcm16_rice audio records differ in channels",
+                ));
+            }
+            if wanted > rice::MAX_SAMPLES {
+                return Err(FormatError::TooLarge {
+                    what: "chunk audio",
+                    offset,
+                    len: wanted as u64,
+                    limit: rice::MAX_SAMPLES as u64,
+                });
+            }
+            rice::decode(bits, wanted, channels, &mut all_samples).map_err(|e| {
+                FormatError::malformed("chunk", offset, format!("pcm16_rice: {e}"))
+            })?;
+        }
+    }
+    if planes.is_some() {
         let mut at = 0;
         for (idx, count, _) in heads {
             if let Record::Audio(a) = &mut out[idx].record {

@@ -7,7 +7,9 @@ use crate::error::{FormatError, Result};
 /// then the major and minor version and two reserved zero bytes (12 bytes in all).
 pub const MAGIC: [u8; 8] = *b"\x89CTAPE\r\n";
 pub const MAJOR_VERSION: u8 = 1;
-pub const MINOR_VERSION: u8 = 0;
+/// The highest minor version this crate knows (1.1 added chunk encoding 2, `pcm16_rice`).
+/// Readers accept any minor of their major; writers write the lowest minor a file needs.
+pub const MINOR_VERSION: u8 = 1;
 pub const PREAMBLE_LEN: usize = 12;
 
 /// Frame header: kind (u8) + payload length (u32 LE). The CRC32C (u32 LE) follows the payload.
@@ -63,12 +65,12 @@ impl FrameKind {
     }
 }
 
-/// The 12-byte preamble: magic, major, minor, two zero bytes.
-pub fn encode_preamble() -> [u8; PREAMBLE_LEN] {
+/// The 12-byte preamble: magic, major, `minor`, two zero bytes.
+pub fn encode_preamble(minor: u8) -> [u8; PREAMBLE_LEN] {
     let mut p = [0u8; PREAMBLE_LEN];
     p[..8].copy_from_slice(&MAGIC);
     p[8] = MAJOR_VERSION;
-    p[9] = MINOR_VERSION;
+    p[9] = minor;
     p
 }
 

@@ -61,6 +61,9 @@ pub struct Track {
 pub enum AudioCodec {
     /// Codec id 1: 16-bit PCM, order-2 fixed predictor, zigzag, byte planes, zstd.
     Pcm16Lpc2,
+    /// Chunk encoding 2 (format 1.1): 16-bit PCM, fixed predictor of order 0..=4 per block,
+    /// Rice-coded residuals, zstd (SPEC §4.3).
+    Pcm16Rice,
     #[serde(other)]
     Unknown,
 }

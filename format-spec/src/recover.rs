@@ -92,6 +92,7 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
                                 )
                             })?;
                         sink(Unit {
+                            minor: scanner.minor(),
                             kind,
                             payload: &payload,
                             entry: None,
@@ -127,6 +128,7 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
                                     last_turn: h.last_turn,
                                 };
                                 sink(Unit {
+                                    minor: scanner.minor(),
                                     kind,
                                     payload: &payload,
                                     entry: Some(entry),
@@ -142,6 +144,7 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
                     // an old summary/index (from an interrupted close) is rebuilt, not copied
                     FrameKind::Summary | FrameKind::ChunkIndex => {}
                     FrameKind::Unknown(_) => sink(Unit {
+                        minor: scanner.minor(),
                         kind,
                         payload: &payload,
                         entry: None,
@@ -215,6 +218,8 @@ fn scan_with<R: Read>(mut input: R, mut sink: impl FnMut(Unit<'_>) -> Result<()>
 
 /// A good frame handed to the sink, with its index entry when it is a chunk.
 struct Unit<'a> {
+    /// The input's minor version, which the copy keeps.
+    minor: u8,
     kind: FrameKind,
     payload: &'a [u8],
     entry: Option<ChunkEntry>,
@@ -228,6 +233,7 @@ pub fn recover_to<R: Read, W: Write>(input: R, mut output: W) -> Result<Recovery
     let mut write_err: Option<std::io::Error> = None;
     let scan = scan_with(input, |unit| {
         let Unit {
+            minor,
             kind,
             payload,
             entry,
@@ -235,7 +241,7 @@ pub fn recover_to<R: Read, W: Write>(input: R, mut output: W) -> Result<Recovery
         let mut bytes = Vec::with_capacity(payload.len() + 32);
         if pos == 0 {
             // the preamble goes before the first kept frame, whatever its kind
-            bytes.extend_from_slice(&encode_preamble());
+            bytes.extend_from_slice(&encode_preamble(minor));
         }
         if let Some(mut e) = entry {
             e.offset = pos + bytes.len() as u64;

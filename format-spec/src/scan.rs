@@ -31,6 +31,8 @@ pub struct FrameScanner {
     /// Bytes of `buf` already consumed (compacted lazily).
     start: usize,
     preamble_ok: bool,
+    /// The minor version in the preamble, once read.
+    minor: u8,
     after_index: bool,
     done: bool,
     failed: bool,
@@ -52,6 +54,11 @@ impl FrameScanner {
 
     fn rest(&self) -> &[u8] {
         &self.buf[self.start..]
+    }
+
+    /// The file's minor version (SPEC §2.1), once the preamble has been read; 0 before.
+    pub fn minor(&self) -> u8 {
+        self.minor
     }
 
     /// Offset just past the last complete, valid unit returned: everything before it is good.
@@ -90,7 +97,7 @@ impl FrameScanner {
                 }
                 return Ok(None);
             }
-            check_preamble(self.rest())?;
+            self.minor = check_preamble(self.rest())?.1;
             self.consume(PREAMBLE_LEN);
             self.preamble_ok = true;
         }

@@ -9,7 +9,7 @@ use crate::chunk::{encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, C
 use crate::error::{FormatError, Result};
 use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FOOTER_LEN, FRAME_OVERHEAD};
 use crate::index::{encode_entries, pack_tail, ChunkEntry};
-use crate::model::{Header, Record, TimedRecord, Track};
+use crate::model::{AudioCodec, Header, Record, TimedRecord, Track};
 use crate::summary::{RecoveryNote, Summary, SummaryBuilder};
 
 /// When chunks close and how hard they are compressed.
@@ -98,7 +98,7 @@ impl<W: Write> ArchiveWriter<W> {
                 });
             }
         }
-        let mut bytes = encode_preamble().to_vec();
+        let mut bytes = encode_preamble(minor_version_for(&header)).to_vec();
         let json = serde_json::to_vec(&header).expect("header serializes");
         bytes.extend_from_slice(&encode_frame(FrameKind::Header, &json));
         out.write_all(&bytes)?;
@@ -159,11 +159,17 @@ impl<W: Write> ArchiveWriter<W> {
                     (a.frames() as u128 * 1_000_000_000 / u128::from(track.sample_rate.max(1)))
                         as u64,
                 );
-                (
-                    ChunkEncoding::AudioPcm16Lpc2,
-                    usize::from(track.channels),
-                    end,
-                )
+                let encoding = match track.codec {
+                    AudioCodec::Pcm16Lpc2 => ChunkEncoding::AudioPcm16Lpc2,
+                    AudioCodec::Pcm16Rice => ChunkEncoding::AudioPcm16Rice,
+                    AudioCodec::Unknown => {
+                        return Err(FormatError::Invalid {
+                            what: "audio frame",
+                            reason: format!("track {lane} has a codec this writer cannot write"),
+                        })
+                    }
+                };
+                (encoding, usize::from(track.channels), end)
             }
             _ => (ChunkEncoding::Records, 1, rec.time_ns),
         };
@@ -181,10 +187,7 @@ impl<W: Write> ArchiveWriter<W> {
             .lanes
             .entry(lane)
             .or_insert_with(|| OpenChunk::new(encoding, channels, rec.time_ns));
-        let samples = match encoding {
-            ChunkEncoding::AudioPcm16Lpc2 => Some(&mut open.samples),
-            ChunkEncoding::Records => None,
-        };
+        let samples = encoding.is_audio().then_some(&mut open.samples);
         encode_record(&mut open.body, rec, samples)?;
         open.count += 1;
         open.start_ns = open.start_ns.min(rec.time_ns);
@@ -265,7 +268,7 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let level = match open.encoding {
             ChunkEncoding::Records => self.opts.zstd_level,
-            ChunkEncoding::AudioPcm16Lpc2 => self.opts.audio_zstd_level,
+            _ => self.opts.audio_zstd_level,
         };
         let at = match self.compressors.iter().position(|c| c.0 == level) {
             Some(i) => i,
@@ -330,6 +333,20 @@ impl<W: Write> Drop for ArchiveWriter<W> {
         if self.out.is_some() {
             let _ = self.finish_inner();
         }
+    }
+}
+
+/// The minor version a file with this header is written as (SPEC §2.1): the lowest that
+/// defines every codec its tracks declare, so files without `pcm16_rice` tracks stay 1.0.
+pub fn minor_version_for(header: &Header) -> u8 {
+    if header
+        .tracks
+        .iter()
+        .any(|t| t.codec == AudioCodec::Pcm16Rice)
+    {
+        1
+    } else {
+        0
     }
 }
 

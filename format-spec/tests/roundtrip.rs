@@ -103,8 +103,9 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
-    fn random_sequences_round_trip(records in proptest::collection::vec(arb_record(), 0..120), chunk_ms in 1u64..2000) {
-        let header = common::header(vec![common::track(1, Speaker::User, 16_000)]);
+    fn random_sequences_round_trip(records in proptest::collection::vec(arb_record(), 0..120), chunk_ms in 1u64..2000, rice in any::<bool>()) {
+        let track = if rice { common::rice_track(1, Speaker::User, 16_000) } else { common::track(1, Speaker::User, 16_000) };
+        let header = common::header(vec![track]);
         let opts = WriterOptions { max_chunk_duration_ns: chunk_ms * 1_000, max_chunk_bytes: 4096, ..Default::default() };
         let bytes = common::write(header, &records, opts);
         let (archive, read) = read_all(&bytes);
@@ -117,17 +118,13 @@ proptest! {
 #[test]
 fn truncation_at_every_byte_recovers_a_prefix_and_never_panics() {
     for (name, bytes) in common::vectors() {
-        if name == "audio" {
-            continue; // covered below at a stride; every byte of it is slow in debug builds
+        if name.starts_with("audio") {
+            // covered at a stride; every byte of it is slow in debug builds
+            check_truncations(&bytes, 7);
+            continue;
         }
         check_truncations(&bytes, 1);
     }
-    let audio = common::vectors()
-        .into_iter()
-        .find(|v| v.0 == "audio")
-        .unwrap()
-        .1;
-    check_truncations(&audio, 7);
 }
 
 fn check_truncations(bytes: &[u8], stride: usize) {
@@ -212,17 +209,134 @@ fn latency_breakdown_of_the_full_turn() {
 #[test]
 fn audio_lane_is_lossless_and_smaller_than_pcm() {
     let records = common::audio_records(1, 16_000, 250, 3);
-    let header = common::header(vec![common::track(1, Speaker::User, 16_000)]);
-    let bytes = common::write(header, &records, WriterOptions::default());
-    let (a, read) = read_all(&bytes);
-    assert_eq!(read, records);
-    assert_eq!(a.index.len(), 5, "5 s of audio in 1 s chunks");
-    let pcm_bytes = 250 * 320 * 2;
-    assert!(
-        bytes.len() * 10 < pcm_bytes * 6,
-        "{} vs {pcm_bytes}",
-        bytes.len()
-    );
+    let mut sizes = Vec::new();
+    for track in [
+        common::track(1, Speaker::User, 16_000),
+        common::rice_track(1, Speaker::User, 16_000),
+    ] {
+        let rice = track.codec == AudioCodec::Pcm16Rice;
+        let header = common::header(vec![track]);
+        let bytes = common::write(header, &records, WriterOptions::default());
+        assert_eq!(bytes[9], u8::from(rice), "minor version 1 only with pcm16_rice");
+        let (a, read) = read_all(&bytes);
+        assert_eq!(read, records);
+        assert_eq!(a.index.len(), 5, "5 s of audio in 1 s chunks");
+        let d = calltape_format::dump::dump(&bytes);
+        let encodings: Vec<u64> = d["chunks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["encoding"].as_u64().unwrap())
+            .collect();
+        assert_eq!(encodings, vec![if rice { 2 } else { 1 }; 5]);
+        let pcm_bytes = 250 * 320 * 2;
+        assert!(
+            bytes.len() * 10 < pcm_bytes * 6,
+            "{} vs {pcm_bytes}",
+            bytes.len()
+        );
+        sizes.push(bytes.len());
+    }
+    assert!(sizes[1] < sizes[0], "pcm16_rice is smaller: {sizes:?}");
+}
+
+#[test]
+fn stereo_rice_round_trips_and_recovery_keeps_the_minor_version() {
+    let mut track = common::rice_track(1, Speaker::Agent, 48_000);
+    track.channels = 2;
+    let frames = 960;
+    let left = common::tone(frames * 60, 4);
+    let right = common::tone(frames * 60, 5);
+    let records: Vec<TimedRecord> = (0..60)
+        .map(|f| {
+            let samples = (f * frames..(f + 1) * frames)
+                .flat_map(|i| [left[i], right[i].wrapping_mul(3)])
+                .collect();
+            TimedRecord::new(
+                (f * 20_000_000) as u64,
+                Record::Audio(AudioFrame {
+                    track: 1,
+                    channels: 2,
+                    first_sample: (f * frames) as u64,
+                    samples,
+                }),
+            )
+        })
+        .collect();
+    let bytes = common::write(common::header(vec![track]), &records, WriterOptions::default());
+    assert_eq!(bytes[9], 1);
+    assert_eq!(read_all(&bytes).1, records);
+    let mut out = Vec::new();
+    recover_to(&bytes[..bytes.len() - 3], &mut out).unwrap();
+    assert_eq!(out[9], 1, "recovery keeps the input's minor version");
+    assert_eq!(read_all(&out).1, records);
+}
+
+#[test]
+fn writer_refuses_audio_of_an_unknown_codec() {
+    let mut track = common::track(1, Speaker::User, 16_000);
+    track.codec = AudioCodec::Unknown;
+    let mut w = ArchiveWriter::new(Vec::new(), common::header(vec![track])).unwrap();
+    let rec = &common::audio_records(1, 16_000, 1, 0)[0];
+    assert!(matches!(w.write(rec), Err(FormatError::Invalid { .. })));
+}
+
+/// An encoding-2 chunk payload: one audio record of `frames` x `channels` and `bits` as the
+/// Rice bitstream, zstd-compressed.
+fn rice_chunk(frames: u32, channels: u8, bits: &[u8]) -> Vec<u8> {
+    use calltape_format::chunk::ChunkHeader;
+    let mut head = vec![1, 0, channels, 0];
+    head.extend_from_slice(&0u64.to_le_bytes());
+    head.extend_from_slice(&frames.to_le_bytes());
+    let mut records = kind::AUDIO.to_le_bytes().to_vec();
+    records.extend_from_slice(&0u64.to_le_bytes());
+    records.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    records.extend_from_slice(&head);
+    let mut body = (records.len() as u32).to_le_bytes().to_vec();
+    body.extend_from_slice(&records);
+    body.extend_from_slice(bits);
+    let h = ChunkHeader {
+        lane: 1,
+        encoding: 2,
+        start_ns: 0,
+        end_ns: 0,
+        record_count: 1,
+        uncompressed_len: body.len() as u32,
+        first_turn: 0,
+        last_turn: 0,
+    };
+    let mut payload = h.encode().to_vec();
+    payload.extend_from_slice(&zstd::bulk::compress(&body, 1).unwrap());
+    payload
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn rice_chunks_of_garbage_never_panic(frames in 0u32..1500, channels in 0u8..4, bits in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = calltape_format::chunk::decode_chunk(&rice_chunk(frames, channels, &bits), 0);
+    }
+}
+
+#[test]
+fn rice_chunks_are_bounded_before_decoding() {
+    use calltape_format::chunk::decode_chunk;
+    // 4 billion frames claimed over 8 bytes: refused before anything is allocated
+    let err = decode_chunk(&rice_chunk(u32::MAX, 1, &[0xFF; 8]), 0).unwrap_err();
+    assert!(matches!(err, FormatError::TooLarge { .. }), "{err}");
+    let err = decode_chunk(&rice_chunk(65, 1, &[0xFF; 8]), 0).unwrap_err();
+    assert!(err.to_string().contains("pcm16_rice"), "{err}");
+    // 64 zero residuals at k = 0 after an order-0 block header: 3 + 4 + 64 bits, padded
+    let mut bits = vec![0u8; 9];
+    bits[0] = 0b0000_0001; // order 000, k 0000, the first residual
+    bits[1..9].fill(0xFF);
+    bits[8] = 0b1111_1110; // 7 + 64 = 71 bits: the last byte has 1 bit of padding
+    let c = decode_chunk(&rice_chunk(64, 1, &bits), 0).unwrap();
+    match &c.records[0].record {
+        Record::Audio(a) => assert_eq!(a.samples, vec![0i16; 64]),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -30,6 +30,14 @@ pub fn track(id: u16, role: Speaker, rate: u32) -> Track {
     }
 }
 
+/// A mono track in codec `pcm16_rice` (chunk encoding 2, format 1.1).
+pub fn rice_track(id: u16, role: Speaker, rate: u32) -> Track {
+    Track {
+        codec: AudioCodec::Pcm16Rice,
+        ..track(id, role, rate)
+    }
+}
+
 const MS: u64 = 1_000_000;
 
 fn stage(turn: u32, stage: Stage, start_ms: u64, end_ms: u64) -> StageTiming {
@@ -290,16 +298,27 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         max_chunk_duration_ns: 250 * MS,
         ..Default::default()
     };
+    let audio_input = || {
+        merge(vec![
+            full_records().into_iter().take(4).collect(),
+            audio_records(1, 8_000, 20, 1),
+            audio_records(2, 8_000, 20, 2),
+        ])
+    };
     let with_audio = write(
         header(vec![
             track(1, Speaker::User, 8_000),
             track(2, Speaker::Agent, 8_000),
         ]),
-        &merge(vec![
-            full_records().into_iter().take(4).collect(),
-            audio_records(1, 8_000, 20, 1),
-            audio_records(2, 8_000, 20, 2),
+        &audio_input(),
+        audio_opts.clone(),
+    );
+    let with_rice = write(
+        header(vec![
+            rice_track(1, Speaker::User, 8_000),
+            rice_track(2, Speaker::Agent, 8_000),
         ]),
+        &audio_input(),
         audio_opts,
     );
     // cut in the middle of the last chunk frame: the footer and tail are gone too
@@ -339,6 +358,7 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("minimal", minimal),
         ("full", full),
         ("audio", with_audio),
+        ("audio_rice", with_rice),
         ("truncated", truncated),
         ("bad_crc", bad_crc),
         ("unknown_kind", unknown),
