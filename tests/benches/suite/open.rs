@@ -419,6 +419,10 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
+fn requests_str(n: u64) -> String {
+    format!("{n} request{}", if n == 1 { "" } else { "s" })
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 20) as f64
 }
@@ -451,10 +455,10 @@ fn rows_for(label: &str, what: &str, m: &Measured, peer_name: &str) -> Vec<Row> 
         Row::new(
             fig("time to summary"),
             format!(
-                "{} ({} turns; {} requests, {:.0} KiB)",
+                "{} ({} turns; {}, {:.0} KiB)",
                 fmt_ms(summary),
                 s.get("turns"),
-                s.get("summary_requests"),
+                requests_str(s.get("summary_requests")),
                 s.get("summary_bytes") as f64 / 1024.0
             ),
             peer_cell.clone(),
@@ -475,9 +479,9 @@ fn rows_for(label: &str, what: &str, m: &Measured, peer_name: &str) -> Vec<Row> 
         Row::new(
             fig("first view with its chunks loaded"),
             format!(
-                "{}, {} requests ({:.0} KiB)",
+                "{}, {} ({:.0} KiB)",
                 fmt_ms(f.ms("loaded_us")),
-                f.get("loaded_requests"),
+                requests_str(f.get("loaded_requests")),
                 f.get("loaded_bytes") as f64 / 1024.0
             ),
             peer_cell,
