@@ -276,7 +276,10 @@ fn bench(c: &mut Criterion) {
     let raw_bytes = 2 * inp.samples.len();
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Bytes(raw_bytes as u64));
-    for (codec, suffix) in [(AudioCodec::Pcm16Lpc2, ""), (AudioCodec::Pcm16Rice, "_rice")] {
+    for (codec, suffix) in [
+        (AudioCodec::Pcm16Lpc2, ""),
+        (AudioCodec::Pcm16Rice, "_rice"),
+    ] {
         let archive = write_archive(&recs, raw_bytes, codec);
         report_sizes(&inp, &archive, codec);
         let index = open(&mut std::io::Cursor::new(&archive))

@@ -54,7 +54,7 @@ U64 = (1 << 64) - 1
 
 FRAME_HEADER, FRAME_CHUNK, FRAME_SUMMARY, FRAME_INDEX = 1, 2, 3, 4
 KNOWN_ENCODINGS = (0, 1, 2)   # chunk encodings this reader decodes; others are skipped
-RICE_BLOCK, RICE_PARTITION, RICE_ESCAPE_Q = 1024, 256, 32
+RICE_BLOCK, RICE_PARTITION, RICE_ESCAPE_Q = 256, 32, 32
 MAX_RICE_SAMPLES = 16 << 20   # samples in one encoding-2 chunk
 KIND_AUDIO = 32
 KIND_NAMES = {1: "turn_start", 2: "turn_end", 3: "transcript", 4: "stage_timing",

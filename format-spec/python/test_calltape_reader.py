@@ -67,13 +67,14 @@ def encode_rice(x, channels, order_of=lambda block: 2, k_of=lambda part: 3):
     frames = len(x) // channels
     for ch in range(channels):
         xs = [0, 0, 0, 0] + [x[j * channels + ch] for j in range(frames)]
-        for b, start in enumerate(range(0, frames, 1024)):
+        for b, start in enumerate(range(0, frames, ct.RICE_BLOCK)):
             order = order_of(b)
             bits.append(format(order, "03b"))
-            for pn, p in enumerate(range(start, min(start + 1024, frames), 256)):
+            for pn, p in enumerate(range(start, min(start + ct.RICE_BLOCK, frames),
+                                         ct.RICE_PARTITION)):
                 k = k_of(pn)
                 bits.append(format(k, "04b"))
-                for j in range(p, min(p + 256, start + 1024, frames)):
+                for j in range(p, min(p + ct.RICE_PARTITION, start + ct.RICE_BLOCK, frames)):
                     a, b1, b2, b3, b4 = xs[j + 4], xs[j + 3], xs[j + 2], xs[j + 1], xs[j]
                     pred = [0, b1, 2 * b1 - b2, 3 * b1 - 3 * b2 + b3,
                             4 * b1 - 6 * b2 + 4 * b3 - b4][order]
@@ -282,7 +283,8 @@ class Audio(unittest.TestCase):
                     d = self.rice_chunk(x, 2, data)
                     self.assertIsNone(d["damage"])
                     self.assertEqual(d["chunks"][0]["records"][0]["data"]["samples"], x)
-        mixed = encode_rice(x[:1300], 1, order_of=lambda b: (b * 3) % 5, k_of=lambda p: p * 5)
+        mixed = encode_rice(x[:1300], 1, order_of=lambda b: (b * 3) % 5,
+                            k_of=lambda p: (p * 5) % 16)
         d = self.rice_chunk(x[:1300], 1, mixed)
         self.assertEqual(d["chunks"][0]["records"][0]["data"]["samples"], x[:1300])
 

@@ -3,9 +3,9 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::{audio, rice};
 use crate::error::{FormatError, Result};
 use crate::model::{kind, AudioFrame, Record, TimedRecord, TurnId};
+use crate::{audio, rice};
 
 pub const CHUNK_HEADER_LEN: usize = 36;
 /// Largest uncompressed chunk body a reader will inflate (32 MiB): no zstd bombs.
@@ -509,9 +509,8 @@ fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<T
                     limit: rice::MAX_SAMPLES as u64,
                 });
             }
-            rice::decode(bits, wanted, channels, &mut all_samples).map_err(|e| {
-                FormatError::malformed("chunk", offset, format!("pcm16_rice: {e}"))
-            })?;
+            rice::decode(bits, wanted, channels, &mut all_samples)
+                .map_err(|e| FormatError::malformed("chunk", offset, format!("pcm16_rice: {e}")))?;
         }
     }
     if planes.is_some() {

@@ -14,9 +14,9 @@
 //! residual zigzags into a u16 and every input is exactly invertible.
 
 /// Samples per block (per channel); each block chooses its predictor order.
-pub const BLOCK: usize = 1024;
+pub const BLOCK: usize = 256;
 /// Samples per Rice partition within a block; each partition has its own parameter.
-pub const PARTITION: usize = 256;
+pub const PARTITION: usize = 32;
 /// Highest predictor order.
 pub const MAX_ORDER: u32 = 4;
 /// A quotient this large or larger is escaped: `ESCAPE_Q` zero bits, then 16 raw bits.
@@ -95,10 +95,20 @@ impl BitWriter<'_> {
 /// `k` for that estimate (the mean of `z >> k` is about `sum / 2^k - (1 - 2^-k) / 2`).
 fn estimate(sum: u64, n: usize) -> (u32, u64) {
     let n = n as u64;
-    let mut best = (0u32, u64::MAX);
-    for k in 0..=15u32 {
+    let cost = |k: u32| {
         let q = (sum >> k).saturating_sub(if k == 0 { 0 } else { n / 2 });
-        let bits = n * u64::from(k + 1) + q;
+        n * u64::from(k + 1) + q
+    };
+    // the cost is convex in k with its minimum near log2(mean) - 1: look around there only
+    let mean = sum / n.max(1);
+    let log2 = if mean == 0 {
+        0
+    } else {
+        63 - mean.leading_zeros()
+    };
+    let mut best = (0u32, u64::MAX);
+    for k in log2.saturating_sub(2)..=(log2 + 1).min(15) {
+        let bits = cost(k);
         if bits < best.1 {
             best = (k, bits);
         }
@@ -106,7 +116,7 @@ fn estimate(sum: u64, n: usize) -> (u32, u64) {
     best
 }
 
-/// Sum of a partition's residuals (at most 256 × 65535: fits a u32, which vectorizes).
+/// Sum of a partition's residuals (at most 32 × 65535: fits a u32, which vectorizes).
 #[inline]
 fn sum(part: &[u16]) -> u64 {
     debug_assert!(part.len() <= PARTITION);
@@ -391,9 +401,32 @@ mod tests {
     }
 
     #[test]
+    fn estimate_looks_in_the_right_place() {
+        let exhaustive = |sum: u64, n: u64| {
+            (0..=15u32)
+                .map(|k| {
+                    n * u64::from(k + 1) + (sum >> k).saturating_sub(if k == 0 { 0 } else { n / 2 })
+                })
+                .min()
+                .unwrap()
+        };
+        for n in 1..=PARTITION as u64 {
+            let mut sum = 0u64;
+            while sum <= n * 65535 {
+                assert_eq!(
+                    estimate(sum, n as usize).1,
+                    exhaustive(sum, n),
+                    "sum {sum}, n {n}"
+                );
+                sum = sum * 9 / 8 + 1;
+            }
+        }
+    }
+
+    #[test]
     fn extremes_and_block_edges() {
         for n in [
-            0, 1, 2, 3, 4, 5, 255, 256, 257, 1023, 1024, 1025, 2048, 4099,
+            0, 1, 2, 3, 4, 5, 31, 32, 33, 255, 256, 257, 1023, 1024, 1025, 2048, 4099,
         ] {
             let alt: Vec<i16> = (0..n)
                 .map(|i| if i % 2 == 0 { i16::MAX } else { i16::MIN })
@@ -402,7 +435,7 @@ mod tests {
             let zeros = vec![0i16; n];
             let enc = round_trip(&zeros, 1);
             // silence costs a bit per sample plus headers
-            assert!(enc.len() <= n / 8 + 4 * (n / 256 + 1));
+            assert!(enc.len() <= n / 8 + n / 32 + 4);
         }
         let stereo: Vec<i16> = (0..2 * 3000)
             .map(|i| (i * 37 % 65536 - 32768) as i16)

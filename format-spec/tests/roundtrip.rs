@@ -217,7 +217,11 @@ fn audio_lane_is_lossless_and_smaller_than_pcm() {
         let rice = track.codec == AudioCodec::Pcm16Rice;
         let header = common::header(vec![track]);
         let bytes = common::write(header, &records, WriterOptions::default());
-        assert_eq!(bytes[9], u8::from(rice), "minor version 1 only with pcm16_rice");
+        assert_eq!(
+            bytes[9],
+            u8::from(rice),
+            "minor version 1 only with pcm16_rice"
+        );
         let (a, read) = read_all(&bytes);
         assert_eq!(read, records);
         assert_eq!(a.index.len(), 5, "5 s of audio in 1 s chunks");
@@ -263,7 +267,11 @@ fn stereo_rice_round_trips_and_recovery_keeps_the_minor_version() {
             )
         })
         .collect();
-    let bytes = common::write(common::header(vec![track]), &records, WriterOptions::default());
+    let bytes = common::write(
+        common::header(vec![track]),
+        &records,
+        WriterOptions::default(),
+    );
     assert_eq!(bytes[9], 1);
     assert_eq!(read_all(&bytes).1, records);
     let mut out = Vec::new();
@@ -327,14 +335,13 @@ fn rice_chunks_are_bounded_before_decoding() {
     assert!(matches!(err, FormatError::TooLarge { .. }), "{err}");
     let err = decode_chunk(&rice_chunk(65, 1, &[0xFF; 8]), 0).unwrap_err();
     assert!(err.to_string().contains("pcm16_rice"), "{err}");
-    // 64 zero residuals at k = 0 after an order-0 block header: 3 + 4 + 64 bits, padded
-    let mut bits = vec![0u8; 9];
+    // 32 zero residuals at k = 0 after an order-0 block header: 3 + 4 + 32 bits, padded
+    let mut bits = vec![0xFFu8; 5];
     bits[0] = 0b0000_0001; // order 000, k 0000, the first residual
-    bits[1..9].fill(0xFF);
-    bits[8] = 0b1111_1110; // 7 + 64 = 71 bits: the last byte has 1 bit of padding
-    let c = decode_chunk(&rice_chunk(64, 1, &bits), 0).unwrap();
+    bits[4] = 0b1111_1110; // 7 + 32 = 39 bits: the last byte has 1 bit of padding
+    let c = decode_chunk(&rice_chunk(32, 1, &bits), 0).unwrap();
     match &c.records[0].record {
-        Record::Audio(a) => assert_eq!(a.samples, vec![0i16; 64]),
+        Record::Audio(a) => assert_eq!(a.samples, vec![0i16; 32]),
         other => panic!("{other:?}"),
     }
 }
