@@ -249,7 +249,7 @@ impl Recorder {
                 role: t.role,
                 sample_rate: t.sample_rate,
                 channels: t.channels,
-                codec: AudioCodec::Pcm16Lpc2,
+                codec: AudioCodec::Pcm16Rice,
                 name: t.name.clone(),
             })
             .collect();

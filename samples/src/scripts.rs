@@ -40,7 +40,7 @@ pub fn header(
                 role: Speaker::User,
                 sample_rate: RATE,
                 channels: 1,
-                codec: AudioCodec::Pcm16Lpc2,
+                codec: AudioCodec::Pcm16Rice,
                 name: Some("caller".into()),
             },
             Track {
@@ -48,7 +48,7 @@ pub fn header(
                 role: Speaker::Agent,
                 sample_rate: RATE,
                 channels: 1,
-                codec: AudioCodec::Pcm16Lpc2,
+                codec: AudioCodec::Pcm16Rice,
                 name: Some("agent".into()),
             },
         ],

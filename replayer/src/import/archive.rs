@@ -36,7 +36,7 @@ pub fn tracks_for(format: AudioFormat) -> Vec<Track> {
         role,
         sample_rate: format.sample_rate,
         channels: 1,
-        codec: AudioCodec::Pcm16Lpc2,
+        codec: AudioCodec::Pcm16Rice,
         name: Some(name.into()),
     };
     if format.channels == 1 {
