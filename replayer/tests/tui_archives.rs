@@ -45,11 +45,46 @@ fn garbage_is_refused_with_a_clear_error() {
 
 #[test]
 fn a_session_id_without_catalog_says_what_to_do() {
-    let err = calltape::tui::resolve_target("sess-123").unwrap_err();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-catalog.sqlite");
+    let err = calltape::tui::resolve_target("sess-123", Some(&missing)).unwrap_err();
+    let msg = err.to_string();
     assert!(
-        err.to_string()
-            .contains("not a file or URL; run `calltape index` first"),
-        "{err}"
+        msg.contains("not a file, a URL or a session id in the catalog"),
+        "{msg}"
+    );
+    assert!(msg.contains("calltape index"), "{msg}");
+}
+
+#[test]
+fn a_session_id_opens_through_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.sqlite");
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/archives");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_calltape"))
+        .arg("index")
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg(&samples)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the full id, and an unambiguous prefix of it
+    for id in ["sess-slow-llm-7f3a", "sess-slow"] {
+        let location = calltape::tui::resolve_target(id, Some(&catalog)).unwrap();
+        assert!(
+            location.to_string().ends_with("slow_llm.calltape"),
+            "{id}: {location}"
+        );
+    }
+    let err = calltape::tui::resolve_target("sess-", Some(&catalog)).unwrap_err();
+    assert!(
+        err.to_string().contains("sess-"),
+        "an ambiguous prefix names candidates: {err}"
     );
 }
 

@@ -24,6 +24,10 @@ pub struct Args {
     /// Open at this turn instead of the worst one.
     #[arg(long, value_name = "N")]
     pub turn: Option<u32>,
+    /// The catalog used to resolve a session id (default: $CALLTAPE_CATALOG, else
+    /// $XDG_DATA_HOME/calltape/catalog.sqlite).
+    #[arg(long, value_name = "PATH")]
+    pub catalog: Option<PathBuf>,
 }
 
 fn parse_slow(s: &str) -> std::result::Result<u64, String> {
@@ -54,7 +58,7 @@ pub async fn run(args: Args) -> Result<i32> {
             (call, Some(f))
         }
         (None, Some(target)) => {
-            let location = tui::resolve_target(target)?;
+            let location = tui::resolve_target(target, args.catalog.as_deref())?;
             (tui::open_call(&location).await?, None)
         }
         (None, None) => {

@@ -33,7 +33,7 @@ impl Harness {
     /// Opens `target` (path or URL) without running any background job yet.
     pub fn open(target: &str, opts: Options, width: u16, height: u16) -> Result<Harness> {
         let rt = runtime();
-        let call = rt.block_on(async { open_call(&resolve_target(target)?).await })?;
+        let call = rt.block_on(async { open_call(&resolve_target(target, None)?).await })?;
         let app = App::new(Arc::new(call), opts, (width, height));
         Ok(Harness {
             app,

@@ -52,7 +52,7 @@ impl LoadedCall {
 
 /// Resolves a `replay` argument: a URL (`scheme://…`), a path to an existing file, or else a
 /// session id looked up in the catalog.
-pub fn resolve_target(arg: &str) -> Result<Location> {
+pub fn resolve_target(arg: &str, catalog: Option<&Path>) -> Result<Location> {
     if arg.contains("://") {
         return Location::parse(arg);
     }
@@ -60,15 +60,21 @@ pub fn resolve_target(arg: &str) -> Result<Location> {
     if path.exists() || arg.contains(std::path::MAIN_SEPARATOR) || arg.ends_with(".calltape") {
         return Ok(Location::File(path.to_path_buf()));
     }
-    resolve_session(arg)
+    resolve_session(arg, catalog)
 }
 
-/// Where a session id from the catalog becomes a location. The catalog (`calltape index`)
-/// plugs in here; until a catalog module provides the lookup, an id cannot be resolved.
-pub fn resolve_session(id: &str) -> Result<Location> {
-    Err(AppError::Usage(format!(
-        "'{id}' is not a file or URL; run `calltape index` first to open calls by session id"
-    )))
+/// Where a session id (or an unambiguous prefix of one) from the catalog becomes a location.
+pub fn resolve_session(id: &str, catalog: Option<&Path>) -> Result<Location> {
+    match crate::catalog::resolve_session(catalog, id)? {
+        Some(location) => Location::parse(&location),
+        None => Err(AppError::Usage(format!(
+            "'{id}' is not a file, a URL or a session id in the catalog ({}); \
+             run `calltape index <dir | s3://bucket/prefix>` first to open calls by session id",
+            crate::catalog::path(catalog)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|e| e.to_string())
+        ))),
+    }
 }
 
 /// Opens a closed archive from its tail; a damaged or unclosed one is recovered by scanning
