@@ -5,8 +5,8 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use calltape::import::{self, audio, livekit, ImportOutcome};
-use calltape_format::{Latency, Record, Speaker, Stage, Summary, TimedRecord};
+use calltape::import::{self, audio, livekit};
+use calltape_format::{Record, Speaker, Stage};
 use serde_json::json;
 
 const MS: i64 = 1_000_000;
@@ -17,59 +17,8 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-struct Imported {
-    outcome: ImportOutcome,
-    records: Vec<TimedRecord>,
-}
-
-impl Imported {
-    fn summary(&self) -> &Summary {
-        &self.outcome.summary
-    }
-    fn latency(&self, turn: u32) -> &Latency {
-        &self.summary().turns[turn as usize - 1].latency
-    }
-    fn warning_codes(&self) -> Vec<&str> {
-        self.outcome
-            .warnings
-            .iter()
-            .map(|w| w.code.as_str())
-            .collect()
-    }
-    fn events(&self, name: &str) -> Vec<&calltape_format::Event> {
-        self.records
-            .iter()
-            .filter_map(|r| match &r.record {
-                Record::Event(e) if e.name == name => Some(e),
-                _ => None,
-            })
-            .collect()
-    }
-    fn transcripts(&self, speaker: Speaker) -> Vec<&calltape_format::Transcript> {
-        self.records
-            .iter()
-            .filter_map(|r| match &r.record {
-                Record::Transcript(t) if t.speaker == speaker => Some(t),
-                _ => None,
-            })
-            .collect()
-    }
-    fn audio(&self, track: u16) -> Vec<i16> {
-        let mut out: Vec<i16> = Vec::new();
-        for r in &self.records {
-            if let Record::Audio(a) = &r.record {
-                if a.track == track {
-                    let at = a.first_sample as usize;
-                    if out.len() < at {
-                        out.resize(at, 0);
-                    }
-                    out.extend_from_slice(&a.samples);
-                }
-            }
-        }
-        out
-    }
-}
+mod import_support;
+use import_support::Imported;
 
 /// Imports a report (and audio) into an in-memory archive, then reads it back: the
 /// summary must be what a scan of the written bytes recomputes, and every record decodes.

@@ -5,8 +5,8 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use calltape::import::{self, audio, pipecat, ImportOutcome};
-use calltape_format::{Latency, Record, Speaker, Summary, TimedRecord, Transcript};
+use calltape::import::{self, audio, pipecat};
+use calltape_format::{Record, Speaker};
 use serde_json::json;
 
 const MS: i64 = 1_000_000;
@@ -17,59 +17,8 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-struct Imported {
-    outcome: ImportOutcome,
-    records: Vec<TimedRecord>,
-}
-
-impl Imported {
-    fn summary(&self) -> &Summary {
-        &self.outcome.summary
-    }
-    fn latency(&self, turn: u32) -> &Latency {
-        &self.summary().turns[turn as usize - 1].latency
-    }
-    fn codes(&self) -> Vec<&str> {
-        self.outcome
-            .warnings
-            .iter()
-            .map(|w| w.code.as_str())
-            .collect()
-    }
-    fn events(&self, name: &str) -> Vec<&calltape_format::Event> {
-        self.records
-            .iter()
-            .filter_map(|r| match &r.record {
-                Record::Event(e) if e.name == name => Some(e),
-                _ => None,
-            })
-            .collect()
-    }
-    fn agent_transcripts(&self) -> Vec<&Transcript> {
-        self.records
-            .iter()
-            .filter_map(|r| match &r.record {
-                Record::Transcript(t) if t.speaker == Speaker::Agent => Some(t),
-                _ => None,
-            })
-            .collect()
-    }
-    fn audio(&self, track: u16) -> Vec<i16> {
-        let mut out: Vec<i16> = Vec::new();
-        for r in &self.records {
-            if let Record::Audio(a) = &r.record {
-                if a.track == track {
-                    let at = a.first_sample as usize;
-                    if out.len() < at {
-                        out.resize(at, 0);
-                    }
-                    out.extend_from_slice(&a.samples);
-                }
-            }
-        }
-        out
-    }
-}
+mod import_support;
+use import_support::Imported;
 
 fn import_with(session: &Path, wav: Option<&Path>) -> Imported {
     let call = pipecat::import_file(session).expect("session imports");
@@ -136,7 +85,7 @@ fn interruptions_cut_the_agent_and_keep_what_was_heard() {
     assert_eq!(s.turns.len(), 3);
     assert!(s.turns[0].interrupted && s.turns[1].interrupted);
     assert_eq!(s.totals.interruptions, 2);
-    let agent = imp.agent_transcripts();
+    let agent = imp.transcripts(Speaker::Agent);
     assert_eq!(
         agent[0].text,
         "Our office hours are Monday through Friday, eight to six."
@@ -195,7 +144,7 @@ fn tool_calls_and_every_llm_step_count() {
 #[test]
 fn missing_and_odd_metrics_and_broken_lines_warn() {
     let imp = import_with(&fixture("missing_metrics.jsonl"), None);
-    let codes = imp.codes();
+    let codes = imp.warning_codes();
     for code in [
         "unparsed_line",
         "line_without_time",
@@ -222,7 +171,7 @@ fn missing_and_odd_metrics_and_broken_lines_warn() {
 #[test]
 fn newer_messages_are_kept_and_rtvi_shapes_read() {
     let imp = import_with(&fixture("newer.jsonl"), None);
-    let codes = imp.codes();
+    let codes = imp.warning_codes();
     assert_eq!(
         codes
             .iter()
