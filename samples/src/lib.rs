@@ -4,6 +4,7 @@
 pub mod clips;
 pub mod scripts;
 pub mod sim;
+pub mod synthetic;
 
 pub use clips::Clips;
 pub use scripts::SampleCall;

@@ -8,6 +8,7 @@ pub mod prices;
 pub mod query;
 pub mod schema;
 pub mod stats;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 
