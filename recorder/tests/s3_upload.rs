@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use calltape_recorder::{Recorder, RetryPolicy, UploadOutcome};
@@ -233,34 +232,14 @@ async fn large_archive_goes_up_as_multipart() {
     assert_eq!(rb.timeline(1).len(), 16_500 * 320);
 }
 
-/// Creates a bucket on moto with a plain unsigned `PUT /{bucket}`.
-fn moto_create_bucket(endpoint: &str, bucket: &str) {
-    let hostport = endpoint
-        .strip_prefix("http://")
-        .expect("CALLTAPE_MOTO_ENDPOINT must be http://host:port")
-        .trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(hostport).expect("connect to moto");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read moto response");
-    let status = resp.lines().next().unwrap_or_default();
-    assert!(status.contains(" 200"), "moto create bucket failed: {resp}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_to_moto_when_available() {
-    let Ok(endpoint) = std::env::var("CALLTAPE_MOTO_ENDPOINT") else {
-        eprintln!("note: CALLTAPE_MOTO_ENDPOINT not set; skipping the moto upload (see .ci/run)");
+    let Some(endpoint) = calltape_tests::moto::endpoint("upload_to_moto_when_available") else {
         return;
     };
     let endpoint = endpoint.trim_end_matches('/').to_string();
     let bucket = format!("calltape-rec-{}", std::process::id());
-    moto_create_bucket(&endpoint, &bucket);
+    calltape_tests::moto::create_bucket(&endpoint, &bucket);
     let spool = tempfile::tempdir().unwrap();
     // credentials and region from the environment (AWS_ACCESS_KEY_ID=testing, …)
     let rec = Recorder::builder()

@@ -1,4 +1,5 @@
 //! Support code shared by calltape's integration tests.
 
 pub mod fault_proxy;
+pub mod moto;
 pub mod s3_server;

@@ -335,32 +335,9 @@ fn usable_from_a_blocked_current_thread_runtime() {
 // moto (only when CALLTAPE_MOTO_ENDPOINT is set, e.g. by .ci/run)
 // ---------------------------------------------------------------------------
 
-/// Creates a bucket on moto with a plain unsigned `PUT /{bucket}`.
-fn moto_create_bucket(endpoint: &str, bucket: &str) {
-    let hostport = endpoint
-        .strip_prefix("http://")
-        .expect("CALLTAPE_MOTO_ENDPOINT must be http://host:port")
-        .trim_end_matches('/');
-    let mut s = std::net::TcpStream::connect(hostport).expect("connect to moto");
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(
-        s,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {hostport}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("read moto response");
-    let status = resp.lines().next().unwrap_or_default();
-    assert!(
-        status.starts_with("HTTP/1.1 200") || status.starts_with("HTTP/1.0 200"),
-        "moto create bucket failed: {resp}"
-    );
-}
-
 #[tokio::test]
 async fn moto_round_trip() {
-    let Ok(endpoint) = std::env::var("CALLTAPE_MOTO_ENDPOINT") else {
-        eprintln!("note: CALLTAPE_MOTO_ENDPOINT not set; skipping moto round trip (see .ci/run)");
+    let Some(endpoint) = calltape_tests::moto::endpoint("moto_round_trip") else {
         return;
     };
     let nanos = std::time::SystemTime::now()
@@ -368,7 +345,7 @@ async fn moto_round_trip() {
         .unwrap()
         .as_nanos();
     let bucket = format!("calltape-test-{}-{nanos}", std::process::id());
-    moto_create_bucket(&endpoint, &bucket);
+    calltape_tests::moto::create_bucket(&endpoint, &bucket);
 
     let var = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_owned());
     let store = AmazonS3Builder::new()
