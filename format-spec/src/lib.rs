@@ -2,6 +2,7 @@
 //! writer, forward scanning and crash recovery. format-spec/SPEC.md is the byte-level contract.
 
 pub mod audio;
+pub mod call;
 pub mod chunk;
 pub mod dump;
 pub mod error;

@@ -1,17 +1,22 @@
 //! The session summary written at close: turn table with each turn's latency breakdown,
 //! session totals, and (after recovery) what was lost. [`SummaryBuilder`] computes it from
-//! records, so the writer, recovery and any reader derive the same numbers.
+//! records with the rules of [`crate::call`], so the writer, recovery and any reader derive
+//! the same numbers.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Header, Record, Speaker, Stage, StageTiming, TimedRecord, TurnId};
+use crate::call::activity::{within, ActivityTracker, Segment};
+use crate::call::classify;
+use crate::call::latency::{breakdown, Evidence};
+pub use crate::call::latency::{Latency, ABSURD_NS};
+pub use crate::call::stats::percentile;
+use crate::call::turns::TurnTimeline;
+use crate::model::{Header, Record, Speaker, StageTiming, TimedRecord, TurnId};
 
 /// Longest text preview kept per turn and speaker, in characters.
 pub const PREVIEW_CHARS: usize = 120;
-/// A latency part above this is "absurd" (60 s) and flagged instead of drawn.
-pub const ABSURD_NS: i64 = 60_000_000_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -48,63 +53,6 @@ pub struct TurnSummary {
     #[serde(default)]
     pub tool_errors: u32,
     pub latency: Latency,
-}
-
-/// Where a turn's response time went. All values are signed nanoseconds; see SPEC.md
-/// "Latency breakdown" for the exact definitions. Values listed in `flags` as negative or
-/// absurd are kept as measured but must not be drawn as if valid.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Latency {
-    /// When the user's last speech in the turn ended.
-    #[serde(default)]
-    pub user_speech_end_ns: Option<u64>,
-    /// When the agent's first audible audio in the turn started.
-    #[serde(default)]
-    pub agent_audio_start_ns: Option<u64>,
-    #[serde(default)]
-    pub e2e_ns: Option<i64>,
-    #[serde(default)]
-    pub eou_ns: Option<i64>,
-    #[serde(default)]
-    pub stt_ns: Option<i64>,
-    #[serde(default)]
-    pub llm_ttft_ns: Option<i64>,
-    #[serde(default)]
-    pub tool_ns: Option<i64>,
-    #[serde(default)]
-    pub tts_ttfb_ns: Option<i64>,
-    /// e2e less every part above: queueing, network, buffering nobody reported.
-    #[serde(default)]
-    pub rest_ns: Option<i64>,
-    /// e2e as the agent itself reported it (TurnEnd attribute `reported_e2e_ns`), if any.
-    #[serde(default)]
-    pub reported_e2e_ns: Option<i64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flags: Vec<String>,
-}
-
-impl Latency {
-    /// The parts in display order with their names: eou, stt, llm, tool, tts, rest.
-    pub fn parts(&self) -> [(&'static str, Option<i64>); 6] {
-        [
-            ("eou", self.eou_ns),
-            ("stt", self.stt_ns),
-            ("llm", self.llm_ttft_ns),
-            ("tool", self.tool_ns),
-            ("tts", self.tts_ttfb_ns),
-            ("rest", self.rest_ns),
-        ]
-    }
-
-    /// e2e if it is present and sane (not negative, not absurd).
-    pub fn valid_e2e_ns(&self) -> Option<i64> {
-        self.e2e_ns.filter(|_| {
-            !self
-                .flags
-                .iter()
-                .any(|f| f == "negative_e2e" || f == "absurd_e2e")
-        })
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -160,45 +108,120 @@ pub struct RecoveryNote {
     pub reason: String,
 }
 
-#[derive(Default)]
+/// What is known of one turn from the records that name it (or, at build time, that fall in it).
+#[derive(Default, Clone)]
 struct TurnAcc {
     speaker: Option<Speaker>,
-    start_ns: Option<u64>,
+    /// From `turn_start` (the earliest).
+    started_ns: Option<u64>,
+    /// Time of the first record naming the turn.
+    first_seen_ns: Option<u64>,
     end_ns: Option<u64>,
-    user_text: String,
-    agent_text: String,
+    /// Final transcripts: (time, speaker, text up to the preview length).
+    finals: Vec<(u64, Speaker, String)>,
     interrupted: bool,
     errors: u32,
-    tool_calls: u32,
+    /// (start, end) of each tool call.
+    tool_calls: Vec<(u64, u64)>,
     tool_errors: u32,
-    tool_call_ns: u64,
     stages: Vec<StageTiming>,
     user_transcript_end: Option<u64>,
     agent_transcript_start: Option<u64>,
     reported_e2e_ns: Option<i64>,
 }
 
-/// Feeds on records in file order and produces the [`Summary`].
+impl TurnAcc {
+    fn start_ns(&self) -> u64 {
+        self.started_ns.or(self.first_seen_ns).unwrap_or(0)
+    }
+
+    /// Adds what a record says about its turn (the rules of `call::classify` and §9).
+    fn apply(&mut self, time_ns: u64, record: &Record) {
+        if classify::is_error(record) {
+            self.errors = self.errors.saturating_add(1);
+        }
+        if classify::is_interruption(record) {
+            self.interrupted = true;
+        }
+        match record {
+            Record::TurnEnd(t) => {
+                self.end_ns = Some(time_ns);
+                if let Some(r) = t.attributes.get("reported_e2e_ns").and_then(|v| v.as_i64()) {
+                    self.reported_e2e_ns = Some(r);
+                }
+            }
+            Record::Transcript(t) if t.is_final => {
+                let text: String = t.text.trim().chars().take(PREVIEW_CHARS).collect();
+                self.finals.push((time_ns, t.speaker, text));
+                match t.speaker {
+                    Speaker::User => {
+                        if let Some(end) = t.end_ns {
+                            self.user_transcript_end =
+                                Some(self.user_transcript_end.map_or(end, |e| e.max(end)));
+                        }
+                    }
+                    Speaker::Agent => {
+                        if let Some(start) = t.start_ns {
+                            self.agent_transcript_start =
+                                Some(self.agent_transcript_start.map_or(start, |s| s.min(start)));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Record::StageTiming(s) => self.stages.push(s.clone()),
+            Record::ToolCall(c) => {
+                self.tool_calls.push((c.start_ns, c.end_ns));
+                if c.is_error {
+                    self.tool_errors = self.tool_errors.saturating_add(1);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn preview(&self, speaker: Speaker) -> String {
+        let mut finals: Vec<&(u64, Speaker, String)> =
+            self.finals.iter().filter(|f| f.1 == speaker).collect();
+        finals.sort_by_key(|f| f.0);
+        let mut out = String::new();
+        for (_, _, text) in finals {
+            push_preview(&mut out, text);
+        }
+        out
+    }
+}
+
+/// Feeds on records in any order and produces the [`Summary`].
 pub struct SummaryBuilder {
     header: Header,
+    /// Turns by id, from the records naming them.
     turns: BTreeMap<TurnId, TurnAcc>,
-    current_turn: Option<TurnId>,
+    /// Records naming no turn that say something about one (placed at build time, §7).
+    loose: Vec<TimedRecord>,
+    /// Sound found on each track with a role, by track id.
+    activity: BTreeMap<u16, (Speaker, ActivityTracker)>,
     totals: Totals,
     end_ns: u64,
-    loose_interruptions: u32,
-    loose_errors: u32,
 }
 
 impl SummaryBuilder {
     pub fn new(header: Header) -> Self {
+        let activity = header
+            .tracks
+            .iter()
+            .filter(|t| matches!(t.role, Speaker::User | Speaker::Agent))
+            .filter_map(|t| {
+                ActivityTracker::new(t.sample_rate, t.channels).map(|a| (t.id, (t.role, a)))
+            })
+            .collect();
         SummaryBuilder {
             header,
             turns: BTreeMap::new(),
-            current_turn: None,
+            loose: Vec::new(),
+            activity,
             totals: Totals::default(),
             end_ns: 0,
-            loose_interruptions: 0,
-            loose_errors: 0,
         }
     }
 
@@ -214,83 +237,14 @@ impl SummaryBuilder {
     pub fn observe(&mut self, rec: &TimedRecord) {
         self.totals.records = self.totals.records.saturating_add(1);
         self.end_ns = self.end_ns.max(rec.time_ns);
-        let turn_id = rec.record.turn().or(self.current_turn);
         match &rec.record {
-            Record::TurnStart(t) => {
-                self.current_turn = Some(t.turn);
-                let acc = self.turns.entry(t.turn).or_default();
-                acc.speaker = Some(t.speaker);
-                acc.start_ns = Some(acc.start_ns.map_or(rec.time_ns, |s| s.min(rec.time_ns)));
-            }
-            Record::TurnEnd(t) => {
-                let acc = self.turn(t.turn, rec.time_ns);
-                acc.end_ns = Some(rec.time_ns);
-                if t.attributes.get("interrupted").and_then(|v| v.as_bool()) == Some(true) {
-                    acc.interrupted = true;
-                }
-                acc.reported_e2e_ns = t.attributes.get("reported_e2e_ns").and_then(|v| v.as_i64());
-            }
-            Record::Transcript(t) => {
-                if let Some(id) = turn_id {
-                    let acc = self.turn(id, rec.time_ns);
-                    if t.is_final {
-                        match t.speaker {
-                            Speaker::User => {
-                                push_preview(&mut acc.user_text, &t.text);
-                                if let Some(end) = t.end_ns {
-                                    acc.user_transcript_end =
-                                        Some(acc.user_transcript_end.map_or(end, |e| e.max(end)));
-                                }
-                            }
-                            Speaker::Agent => {
-                                push_preview(&mut acc.agent_text, &t.text);
-                                if let Some(start) = t.start_ns {
-                                    acc.agent_transcript_start = Some(
-                                        acc.agent_transcript_start.map_or(start, |s| s.min(start)),
-                                    );
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    if t.interrupted {
-                        acc.interrupted = true;
-                    }
-                }
-            }
-            Record::StageTiming(s) => {
-                self.end_ns = self.end_ns.max(s.end_ns);
-                if let Some(id) = turn_id {
-                    self.turn(id, rec.time_ns).stages.push(s.clone());
-                }
-            }
+            Record::StageTiming(s) => self.end_ns = self.end_ns.max(s.end_ns),
             Record::ToolCall(c) => {
                 self.end_ns = self.end_ns.max(c.end_ns);
                 self.totals.tool_calls = self.totals.tool_calls.saturating_add(1);
                 if c.is_error {
                     self.totals.tool_errors = self.totals.tool_errors.saturating_add(1);
                 }
-                if let Some(id) = turn_id {
-                    let acc = self.turn(id, rec.time_ns);
-                    acc.tool_calls = acc.tool_calls.saturating_add(1);
-                    acc.tool_call_ns = acc
-                        .tool_call_ns
-                        .saturating_add(c.end_ns.saturating_sub(c.start_ns));
-                    if c.is_error {
-                        acc.tool_errors = acc.tool_errors.saturating_add(1);
-                    }
-                }
-            }
-            Record::Event(e) => match e.name.as_str() {
-                "error" => self.count_error(turn_id, rec.time_ns),
-                "interruption" => match turn_id {
-                    Some(id) => self.turn(id, rec.time_ns).interrupted = true,
-                    None => self.loose_interruptions = self.loose_interruptions.saturating_add(1),
-                },
-                _ => {}
-            },
-            Record::Log(l) if l.level.eq_ignore_ascii_case("error") => {
-                self.count_error(turn_id, rec.time_ns)
             }
             Record::Usage(u) => {
                 let t = &mut self.totals.usage;
@@ -309,7 +263,7 @@ impl SummaryBuilder {
                     .find(|x| x.what == d.what && x.unit == d.unit)
                 {
                     Some(x) => x.count = x.count.saturating_add(d.count),
-                    None => self.totals.dropped.push(crate::summary::DroppedTotal {
+                    None => self.totals.dropped.push(DroppedTotal {
                         what: d.what.clone(),
                         unit: d.unit.clone(),
                         count: d.count,
@@ -332,59 +286,110 @@ impl SummaryBuilder {
                         self.end_ns = self.end_ns.max(end);
                     }
                 }
+                if let Some((_, tracker)) = self.activity.get_mut(&a.track) {
+                    tracker.push(a.first_sample, &a.samples);
+                }
+                return;
             }
             _ => {}
         }
-    }
-
-    fn count_error(&mut self, turn_id: Option<TurnId>, time_ns: u64) {
-        match turn_id {
-            Some(id) => {
-                let acc = self.turn(id, time_ns);
-                acc.errors = acc.errors.saturating_add(1);
+        match (&rec.record, rec.record.turn()) {
+            (Record::TurnStart(t), _) => {
+                let acc = self.turns.entry(t.turn).or_default();
+                acc.speaker = Some(t.speaker);
+                acc.started_ns = Some(acc.started_ns.map_or(rec.time_ns, |s| s.min(rec.time_ns)));
             }
-            None => self.loose_errors = self.loose_errors.saturating_add(1),
+            (record, Some(id)) => {
+                let acc = self.turns.entry(id).or_default();
+                acc.first_seen_ns.get_or_insert(rec.time_ns);
+                acc.apply(rec.time_ns, record);
+            }
+            (record, None) => {
+                if matters_to_a_turn(record) {
+                    self.loose.push(rec.clone());
+                }
+            }
         }
     }
 
-    fn turn(&mut self, id: TurnId, time_ns: u64) -> &mut TurnAcc {
-        let acc = self.turns.entry(id).or_default();
-        if acc.start_ns.is_none() {
-            acc.start_ns = Some(time_ns);
-        }
-        acc
+    /// Speech found so far on the tracks of `role`, ascending and disjoint.
+    fn speech(&self, role: Speaker) -> Vec<Segment> {
+        let runs = self
+            .activity
+            .values()
+            .filter(|(r, _)| *r == role)
+            .flat_map(|(_, t)| t.segments())
+            .collect();
+        crate::call::activity::merge_runs(runs)
     }
 
     /// The summary as of now; the builder can keep observing afterwards.
     pub fn build(&self) -> Summary {
         let mut totals = self.totals.clone();
-        let mut turns = Vec::with_capacity(self.turns.len());
-        for (&id, acc) in &self.turns {
-            let speaker = acc.speaker.unwrap_or(Speaker::User);
-            let latency = compute_latency(acc, speaker);
+        let mut accs = self.turns.clone();
+        let timeline = TurnTimeline::new(accs.iter().map(|(&id, a)| (id, a.start_ns())));
+        let mut loose_errors = 0u32;
+        let mut loose_interruptions = 0u32;
+        for r in &self.loose {
+            match timeline.turn_at(r.time_ns).and_then(|id| accs.get_mut(&id)) {
+                Some(acc) => acc.apply(r.time_ns, &r.record),
+                None => {
+                    if classify::is_error(&r.record) {
+                        loose_errors = loose_errors.saturating_add(1);
+                    }
+                    if classify::is_interruption(&r.record) {
+                        loose_interruptions = loose_interruptions.saturating_add(1);
+                    }
+                }
+            }
+        }
+        let user_speech = self.speech(Speaker::User);
+        let agent_speech = self.speech(Speaker::Agent);
+        // turns in time order, to know where each one's audio ends
+        let mut order: Vec<(u64, TurnId)> =
+            accs.iter().map(|(&id, a)| (a.start_ns(), id)).collect();
+        order.sort_unstable();
+        let mut latencies = BTreeMap::new();
+        for (i, &(start, id)) in order.iter().enumerate() {
+            let acc = &accs[&id];
+            let next_start = order.get(i + 1).map(|n| n.0);
+            let end = acc.end_ns.or(next_start).unwrap_or(self.end_ns).max(start);
+            let previous_start = i.checked_sub(1).map_or(0, |p| order[p].0);
+            let latency = breakdown(&Evidence {
+                speaker: acc.speaker.unwrap_or(Speaker::User),
+                stages: &acc.stages,
+                tool_calls: &acc.tool_calls,
+                user_transcript_end: acc.user_transcript_end,
+                agent_transcript_start: acc.agent_transcript_start,
+                reported_e2e_ns: acc.reported_e2e_ns,
+                user_speech: within(&user_speech, previous_start, end),
+                agent_speech: within(&agent_speech, start, end),
+            });
+            latencies.insert(id, latency);
+        }
+        let mut turns = Vec::with_capacity(accs.len());
+        for (id, acc) in accs {
             if acc.interrupted {
                 totals.interruptions = totals.interruptions.saturating_add(1);
             }
             totals.errors = totals.errors.saturating_add(acc.errors);
             turns.push(TurnSummary {
                 turn: id,
-                speaker,
-                start_ns: acc.start_ns.unwrap_or(0),
+                speaker: acc.speaker.unwrap_or(Speaker::User),
+                start_ns: acc.start_ns(),
                 end_ns: acc.end_ns,
-                user_text: acc.user_text.clone(),
-                agent_text: acc.agent_text.clone(),
+                user_text: acc.preview(Speaker::User),
+                agent_text: acc.preview(Speaker::Agent),
                 interrupted: acc.interrupted,
                 errors: acc.errors,
-                tool_calls: acc.tool_calls,
+                tool_calls: acc.tool_calls.len().min(u32::MAX as usize) as u32,
                 tool_errors: acc.tool_errors,
-                latency,
+                latency: latencies.remove(&id).unwrap_or_default(),
             });
         }
-        totals.interruptions = totals
-            .interruptions
-            .saturating_add(self.loose_interruptions);
-        totals.errors = totals.errors.saturating_add(self.loose_errors);
-        totals.turns = turns.len() as u32;
+        totals.interruptions = totals.interruptions.saturating_add(loose_interruptions);
+        totals.errors = totals.errors.saturating_add(loose_errors);
+        totals.turns = turns.len().min(u32::MAX as usize) as u32;
         let mut e2e: Vec<i64> = turns
             .iter()
             .filter_map(|t| t.latency.valid_e2e_ns())
@@ -402,17 +407,14 @@ impl SummaryBuilder {
     }
 }
 
-/// `a - b` as i64, saturating instead of overflowing on hostile times.
-fn diff(a: u64, b: u64) -> i64 {
-    (i128::from(a) - i128::from(b)).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
-}
-
-fn sum(values: &[i64]) -> i64 {
-    values.iter().fold(0i64, |a, &b| a.saturating_add(b))
-}
-
-fn signed(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
+/// Records naming no turn that the turn table needs: what [`TurnAcc::apply`] reads.
+fn matters_to_a_turn(record: &Record) -> bool {
+    classify::is_error(record)
+        || classify::is_interruption(record)
+        || matches!(
+            record,
+            Record::Transcript(_) | Record::StageTiming(_) | Record::ToolCall(_)
+        )
 }
 
 /// Non-finite values (and sums that overflowed to infinity) count as 0 / the largest finite
@@ -437,99 +439,4 @@ fn push_preview(dst: &mut String, text: &str) {
         dst.push(' ');
     }
     dst.extend(text.trim().chars().take(PREVIEW_CHARS - have));
-}
-
-/// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn stages<'a>(acc: &'a TurnAcc, stage: &'a Stage) -> impl Iterator<Item = &'a StageTiming> + 'a {
-    acc.stages.iter().filter(move |s| &s.stage == stage)
-}
-
-fn span(s: &StageTiming) -> i64 {
-    diff(s.end_ns, s.start_ns)
-}
-
-fn compute_latency(acc: &TurnAcc, speaker: Speaker) -> Latency {
-    let mut l = Latency {
-        reported_e2e_ns: acc.reported_e2e_ns,
-        ..Latency::default()
-    };
-    let playback_start = stages(acc, &Stage::Playback).map(|s| s.start_ns).min();
-    l.agent_audio_start_ns = playback_start.or(acc.agent_transcript_start);
-    let vad_end = stages(acc, &Stage::Vad)
-        .map(|s| s.end_ns)
-        .filter(|&e| l.agent_audio_start_ns.is_none_or(|a| e <= a))
-        .max()
-        .or_else(|| stages(acc, &Stage::Vad).map(|s| s.end_ns).max());
-    let eou = stages(acc, &Stage::Eou).min_by_key(|s| s.start_ns);
-    l.user_speech_end_ns = vad_end
-        .or(eou.map(|s| s.start_ns))
-        .or(acc.user_transcript_end);
-
-    l.eou_ns = eou.map(span);
-    let committed = eou.map(|s| s.end_ns).or(l.user_speech_end_ns);
-    let stt_end = stages(acc, &Stage::Stt).map(|s| s.end_ns).max();
-    l.stt_ns = match (stt_end, committed) {
-        // only the part of transcription still running after the turn was committed
-        (Some(e), Some(c)) => Some(diff(e, c).max(0)),
-        (Some(_), None) => stages(acc, &Stage::Stt).map(span).max(),
-        (None, _) => None,
-    };
-    let ttfts: Vec<i64> = stages(acc, &Stage::Llm)
-        .filter_map(|s| s.ttft_ns.map(signed))
-        .collect();
-    l.llm_ttft_ns = (!ttfts.is_empty()).then(|| sum(&ttfts));
-    let tool_stages: Vec<i64> = stages(acc, &Stage::Tool).map(span).collect();
-    l.tool_ns = if !tool_stages.is_empty() {
-        Some(sum(&tool_stages))
-    } else if acc.tool_calls > 0 {
-        Some(signed(acc.tool_call_ns))
-    } else {
-        None
-    };
-    l.tts_ttfb_ns = stages(acc, &Stage::Tts)
-        .filter(|s| s.ttfb_ns.is_some())
-        .min_by_key(|s| s.start_ns)
-        .and_then(|s| s.ttfb_ns.map(signed));
-
-    if let (Some(end), Some(start)) = (l.user_speech_end_ns, l.agent_audio_start_ns) {
-        let e2e = diff(start, end);
-        l.e2e_ns = Some(e2e);
-        let explained = sum(
-            &[l.eou_ns, l.stt_ns, l.llm_ttft_ns, l.tool_ns, l.tts_ttfb_ns]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>(),
-        );
-        l.rest_ns = Some(e2e.saturating_sub(explained));
-    }
-    if speaker == Speaker::User {
-        if l.user_speech_end_ns.is_none() {
-            l.flags.push("missing_user_speech_end".into());
-        }
-        if l.agent_audio_start_ns.is_none() {
-            l.flags.push("missing_agent_audio".into());
-        }
-    }
-    for (name, value) in [("e2e", l.e2e_ns)]
-        .into_iter()
-        .chain(l.parts().into_iter().filter(|(n, _)| *n != "rest"))
-    {
-        match value {
-            Some(v) if v < 0 => l.flags.push(format!("negative_{name}")),
-            Some(v) if v > ABSURD_NS => l.flags.push(format!("absurd_{name}")),
-            _ => {}
-        }
-    }
-    if l.rest_ns.is_some_and(|r| r < 0) {
-        l.flags.push("parts_exceed_e2e".into());
-    }
-    l
 }

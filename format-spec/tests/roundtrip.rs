@@ -418,7 +418,9 @@ fn overlapping_parts_keep_e2e_valid_but_negative_e2e_does_not() {
     let bytes = common::write(common::header(vec![]), &records, WriterOptions::default());
     let a = open(&mut Cursor::new(&bytes)).unwrap();
     let l = &a.summary.turns[0].latency;
-    assert!(l.flags.contains(&"parts_exceed_e2e".to_string()));
+    assert!(l
+        .flags
+        .contains(&calltape_format::call::LatencyFlag::PartsExceedE2e));
     assert_eq!(l.valid_e2e_ns(), Some(1_300_000_000));
     assert_eq!(a.summary.totals.e2e_p50_ns, Some(1_300_000_000));
 }

@@ -338,10 +338,10 @@ fn opus_recording_is_split_by_channel_on_the_session_clock() {
 /// Writes an OGG/Opus stereo file: `lead` frames of noise before the content, all declared
 /// as pre-skip, so a decoder that ignores pre-skip puts the content `lead` frames late.
 fn write_ogg_opus(path: &Path, content: &[i16], lead: usize) {
-    let mut enc =
-        opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).unwrap();
-    enc.set_bitrate(opus::Bitrate::Bits(96_000)).unwrap();
-    let lookahead = enc.get_lookahead().unwrap() as usize;
+    // a second, independent Opus implementation encodes what the importer's decoder reads
+    let mut enc = opus_pure::OpusEncoder::new(48_000, 2, opus_pure::Application::Audio).unwrap();
+    enc.bitrate_bps = 96_000;
+    let lookahead = enc.lookahead();
     let mut pcm: Vec<i16> = (0..lead * 2)
         .map(|i| if i % 7 < 3 { 12_000 } else { -12_000 })
         .collect();
@@ -371,7 +371,7 @@ fn write_ogg_opus(path: &Path, content: &[i16], lead: usize) {
     let total = (lookahead + frames) as u64;
     let mut out = vec![0u8; 4000];
     for (i, frame) in pcm.chunks(960 * 2).enumerate() {
-        let n = enc.encode(frame, &mut out).unwrap();
+        let n = enc.encode_s16(frame, 960, &mut out).unwrap();
         let last = i + 1 == packets;
         let granule = if last { total } else { ((i + 1) * 960) as u64 };
         let end = if last {

@@ -16,6 +16,7 @@ use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
+use calltape_format::call::{classify, TurnTimeline};
 use calltape_format::reader::TAIL_FETCH;
 use calltape_format::{
     decode_chunk_frame, Archive, OpenStep, Opener, Record, Summary, TimedRecord,
@@ -274,32 +275,22 @@ async fn read_deep(
         records.extend(chunk.records);
     }
     records.sort_by_key(|r| r.time_ns);
-    let turns = crate::export::turns_of(&records);
+    let timeline = TurnTimeline::of(&archive.summary);
     let mut deep = DeepRecords::default();
-    for (r, turn) in records.into_iter().zip(turns) {
+    for r in records {
+        let turn = timeline.turn_of(&r);
+        if let Some(err) = classify::error(&r.record) {
+            deep.errors.push((
+                turn,
+                r.time_ns,
+                err.origin.as_str(),
+                err.source,
+                err.message,
+            ));
+            continue;
+        }
         match r.record {
             Record::ToolCall(c) => deep.tool_calls.push((turn, c)),
-            Record::Event(e) if e.name == "error" => {
-                let get = |k: &str| {
-                    e.attributes
-                        .get(k)
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string)
-                };
-                deep.errors.push((
-                    turn,
-                    r.time_ns,
-                    "event",
-                    get("source"),
-                    get("message").unwrap_or_else(|| {
-                        serde_json::Value::Object(e.attributes.clone()).to_string()
-                    }),
-                ));
-            }
-            Record::Log(l) if l.level.eq_ignore_ascii_case("error") => {
-                deep.errors
-                    .push((turn, r.time_ns, "log", Some(l.target), l.message));
-            }
             Record::Usage(u) => {
                 match deep
                     .usage
@@ -625,7 +616,7 @@ pub fn insert_session(
                     l.tts_ttfb_ns.map(ms),
                     l.rest_ns.map(ms),
                     l.reported_e2e_ns.map(ms),
-                    l.flags.join(","),
+                    l.flags_text(","),
                 ])
                 .map_err(cat)?;
             if !turn.user_text.is_empty() || !turn.agent_text.is_empty() {

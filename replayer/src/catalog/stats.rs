@@ -91,7 +91,7 @@ pub fn percentiles(v: &mut [f64]) -> Percentiles {
     }
     let mean = v.iter().sum::<f64>() / n as f64;
     let max = v.iter().copied().fold(f64::MIN, f64::max);
-    let rank = |p: f64| (((p / 100.0) * n as f64).ceil() as usize).clamp(1, n) - 1;
+    let rank = |p: f64| calltape_format::call::stats::nearest_rank(n, p) - 1;
     let (i50, i95, i99) = (rank(50.0), rank(95.0), rank(99.0));
     let (_, p50, upper) = v.select_nth_unstable_by(i50, f64::total_cmp);
     let p50 = *p50;

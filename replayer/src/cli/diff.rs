@@ -123,7 +123,7 @@ pub fn align(a: &[TurnSummary], b: &[TurnSummary]) -> Vec<(Option<usize>, Option
 
 fn metric_values(t: &TurnSummary) -> [(&'static str, Option<i64>); 7] {
     let l = &t.latency;
-    let p = l.parts();
+    let p = l.parts().map(|(part, v)| (part.name(), v));
     [
         ("e2e", l.valid_e2e_ns()),
         p[0],

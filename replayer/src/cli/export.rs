@@ -68,7 +68,10 @@ pub fn resolve_range(call: &OpenedCall, args: &Args) -> Result<(u64, u64)> {
                 }
             ))
         })?;
-        return Ok((s.turns[i].start_ns, crate::export::turn_end_ns(s, i)));
+        return Ok((
+            s.turns[i].start_ns,
+            calltape_format::call::turns::turn_end_ns(s, i),
+        ));
     }
     let from = args
         .from

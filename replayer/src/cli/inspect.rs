@@ -12,19 +12,18 @@
 
 use serde_json::{json, Value};
 
-use calltape_format::{Summary, TurnSummary};
+use calltape_format::call::activity::MeasuredGap;
+use calltape_format::call::latency::{is_slow, Part};
+use calltape_format::Summary;
 
 use crate::call::{open_call, OpenedCall};
 use crate::error::Result;
-use crate::export::audio_gap::{self, AudioGap};
+use crate::export::audio_gap;
 use crate::export::print_json;
 use crate::export::table::{opt, Table};
 use crate::export::units::{
     format_clock, format_duration, format_latency, parse_duration, preview,
 };
-
-/// A reported e2e further than this from the measured one is flagged as mismatched.
-pub const REPORTED_MISMATCH_NS: i64 = 250_000_000;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,11 +42,8 @@ pub struct Args {
     pub json: bool,
 }
 
-/// A heard gap further than this from the reported e2e is flagged.
-pub const AUDIO_MISMATCH_NS: i64 = 250_000_000;
-
 /// Per turn (same order as the summary's turns): the gap measured from the audio.
-pub type AudioGaps = Vec<Option<AudioGap>>;
+pub type AudioGaps = Vec<Option<MeasuredGap>>;
 
 /// One thing worth a second look.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,7 +84,7 @@ pub async fn run(args: Args) -> Result<i32> {
         let mut v = to_json(&args.archive, &call, slow_ns, &flags);
         if let (Some(g), Some(turns)) = (&gaps, v["turns"].as_array_mut()) {
             for (t, gap) in turns.iter_mut().zip(g) {
-                t["audio_gap_ns"] = json!(gap.map(|g| g.gap_ns()));
+                t["audio_gap_ns"] = json!(gap.and_then(|g| g.gap_ns()));
             }
         }
         print_json(&v);
@@ -102,13 +98,14 @@ pub async fn run(args: Args) -> Result<i32> {
 }
 
 /// Turns whose heard gap disagrees with the reported e2e.
-pub fn audio_flags(call: &OpenedCall, gaps: &[Option<AudioGap>]) -> Vec<Flag> {
+pub fn audio_flags(call: &OpenedCall, gaps: &[Option<MeasuredGap>]) -> Vec<Flag> {
     let mut out = Vec::new();
     for (t, gap) in call.archive.summary.turns.iter().zip(gaps) {
-        let (Some(gap), Some(e2e)) = (gap, t.latency.e2e_ns) else {
+        let (Some(gap), Some(e2e)) = (gap.and_then(|g| g.gap_ns()), t.latency.valid_e2e_ns())
+        else {
             continue;
         };
-        if (gap.gap_ns() - e2e).abs() > AUDIO_MISMATCH_NS {
+        if t.latency.heard_mismatch(gap) {
             out.push(Flag {
                 kind: "audio_gap_mismatch",
                 turn: Some(t.turn),
@@ -116,17 +113,12 @@ pub fn audio_flags(call: &OpenedCall, gaps: &[Option<AudioGap>]) -> Vec<Flag> {
                 message: format!(
                     "the breakdown says e2e {} but the recording has {} between the caller's last sound and the agent's first",
                     format_latency(e2e),
-                    format_latency(gap.gap_ns())
+                    format_latency(gap)
                 ),
             });
         }
     }
     out
-}
-
-/// Is this turn slow: valid e2e above the threshold.
-pub fn is_slow(turn: &TurnSummary, slow_ns: i64) -> bool {
-    turn.latency.valid_e2e_ns().is_some_and(|e| e > slow_ns)
 }
 
 /// Everything worth flagging in a call, in turn order, then call-wide flags.
@@ -174,7 +166,7 @@ pub fn flags(call: &OpenedCall, slow_ns: i64) -> Vec<Flag> {
         });
     }
     for t in &summary.turns {
-        if is_slow(t, slow_ns) {
+        if is_slow(&t.latency, slow_ns) {
             out.push(Flag {
                 kind: "slow_turn",
                 turn: Some(t.turn),
@@ -190,12 +182,12 @@ pub fn flags(call: &OpenedCall, slow_ns: i64) -> Vec<Flag> {
             out.push(Flag {
                 kind: "metric",
                 turn: Some(t.turn),
-                metric: Some(f.clone()),
-                message: metric_message(f, t),
+                metric: Some(f.to_string()),
+                message: f.explain(&t.latency),
             });
         }
         if let (Some(rep), Some(e2e)) = (t.latency.reported_e2e_ns, t.latency.valid_e2e_ns()) {
-            if (rep - e2e).abs() > REPORTED_MISMATCH_NS {
+            if t.latency.reported_mismatch() {
                 out.push(Flag {
                     kind: "reported_e2e_mismatch",
                     turn: Some(t.turn),
@@ -228,36 +220,6 @@ pub fn flags(call: &OpenedCall, slow_ns: i64) -> Vec<Flag> {
     out
 }
 
-fn metric_message(flag: &str, t: &TurnSummary) -> String {
-    let l = &t.latency;
-    match flag {
-        "missing_user_speech_end" => "no end of user speech recorded: e2e cannot be measured".into(),
-        "missing_agent_audio" => "no agent audio start recorded: e2e cannot be measured".into(),
-        "parts_exceed_e2e" => format!(
-            "reported stages add up to more than e2e {} (rest {}): overlapping stages or another clock",
-            opt(l.e2e_ns, format_latency),
-            opt(l.rest_ns, format_latency)
-        ),
-        f => {
-            let (what, part) = f.split_once('_').unwrap_or((f, ""));
-            let value = match part {
-                "e2e" => l.e2e_ns,
-                "eou" => l.eou_ns,
-                "stt" => l.stt_ns,
-                "llm" => l.llm_ttft_ns,
-                "tool" => l.tool_ns,
-                "tts" => l.tts_ttfb_ns,
-                _ => None,
-            };
-            match what {
-                "negative" => format!("{part} is negative ({}): impossible", opt(value, format_latency)),
-                "absurd" => format!("{part} is over 60 s ({}): not plausible", opt(value, format_latency)),
-                _ => f.to_string(),
-            }
-        }
-    }
-}
-
 fn read_from(call: &OpenedCall) -> &'static str {
     if call.scanned.is_some() {
         "scan"
@@ -286,7 +248,7 @@ pub fn to_json(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) 
         .iter()
         .map(|t| {
             let mut v = serde_json::to_value(t).expect("turn serializes");
-            v["slow"] = json!(is_slow(t, slow_ns));
+            v["slow"] = json!(is_slow(&t.latency, slow_ns));
             v
         })
         .collect();
@@ -319,7 +281,7 @@ pub fn to_json(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) 
 }
 
 /// The latency table: one row per turn.
-pub fn turn_table(summary: &Summary, slow_ns: i64, gaps: Option<&[Option<AudioGap>]>) -> Table {
+pub fn turn_table(summary: &Summary, slow_ns: i64, gaps: Option<&[Option<MeasuredGap>]>) -> Table {
     let mut headers = vec![
         "turn>", "speaker", "e2e>", "eou>", "stt>", "llm>", "tool>", "tts>", "rest>",
     ];
@@ -330,15 +292,10 @@ pub fn turn_table(summary: &Summary, slow_ns: i64, gaps: Option<&[Option<AudioGa
     let mut table = Table::new(&headers);
     for (i, t) in summary.turns.iter().enumerate() {
         let l = &t.latency;
-        let bad = |name: &str| {
-            l.flags
-                .iter()
-                .any(|f| f == &format!("negative_{name}") || f == &format!("absurd_{name}"))
-        };
-        let cell = |v: Option<i64>, name: &str| {
-            opt(v, |v| {
+        let cell = |part: Part| {
+            opt(l.value(part), |v| {
                 let s = format_latency(v);
-                if bad(name) {
+                if l.is_flagged(part) {
                     format!("{s}?")
                 } else {
                     s
@@ -346,7 +303,7 @@ pub fn turn_table(summary: &Summary, slow_ns: i64, gaps: Option<&[Option<AudioGa
             })
         };
         let mut marks = Vec::new();
-        if is_slow(t, slow_ns) {
+        if is_slow(&t.latency, slow_ns) {
             marks.push("SLOW".to_string());
         }
         if t.interrupted {
@@ -371,25 +328,23 @@ pub fn turn_table(summary: &Summary, slow_ns: i64, gaps: Option<&[Option<AudioGa
             (true, false) => format!("→ \"{}\"", preview(&t.agent_text, 56)),
             (true, true) => String::new(),
         };
-        let heard = gaps.map(|g| g.get(i).copied().flatten());
-        if let (Some(Some(gap)), Some(e2e)) = (heard, l.e2e_ns) {
-            if (gap.gap_ns() - e2e).abs() > AUDIO_MISMATCH_NS {
-                marks.push("HEARD≠".to_string());
-            }
+        let heard = gaps.map(|g| g.get(i).copied().flatten().and_then(|g| g.gap_ns()));
+        if heard.flatten().is_some_and(|gap| l.heard_mismatch(gap)) {
+            marks.push("HEARD≠".to_string());
         }
         let mut row = vec![
             t.turn.to_string(),
             t.speaker.to_string(),
-            cell(l.e2e_ns, "e2e"),
-            cell(l.eou_ns, "eou"),
-            cell(l.stt_ns, "stt"),
-            cell(l.llm_ttft_ns, "llm"),
-            cell(l.tool_ns, "tool"),
-            cell(l.tts_ttfb_ns, "tts"),
+            cell(Part::E2e),
+            cell(Part::Eou),
+            cell(Part::Stt),
+            cell(Part::Llm),
+            cell(Part::Tool),
+            cell(Part::Tts),
             opt(l.rest_ns, format_latency),
         ];
         if let Some(h) = heard {
-            row.push(opt(h, |g| format_latency(g.gap_ns())));
+            row.push(opt(h, format_latency));
         }
         row.push(marks.join(","));
         row.push(text);
@@ -403,7 +358,7 @@ pub fn render(
     call: &OpenedCall,
     slow_ns: i64,
     flags: &[Flag],
-    gaps: Option<&[Option<AudioGap>]>,
+    gaps: Option<&[Option<MeasuredGap>]>,
 ) -> String {
     let s = &call.archive.summary;
     let h = &s.header;

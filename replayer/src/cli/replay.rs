@@ -18,7 +18,8 @@ pub struct Args {
     /// re-scanned every 250 ms as the recorder appends to it.
     #[arg(long, value_name = "SPOOL_FILE", conflicts_with = "target")]
     pub follow: Option<PathBuf>,
-    /// A turn is slow when its end-to-end latency exceeds this (`1.5s`, `1200ms`).
+    /// A turn is slow when its end-to-end latency exceeds this (`1.5s`, `1200ms`; a bare
+    /// number is seconds, as everywhere in calltape).
     #[arg(long, value_name = "DURATION", default_value = "1.5s", value_parser = parse_slow)]
     pub slow: u64,
     /// Open at this turn instead of the worst one.
@@ -31,7 +32,7 @@ pub struct Args {
 }
 
 fn parse_slow(s: &str) -> std::result::Result<u64, String> {
-    tui::timefmt::parse_dur(s).ok_or_else(|| format!("'{s}' is not a duration like 1.5s or 1200ms"))
+    crate::export::units::parse_duration(s).map_err(|e| e.to_string())
 }
 
 pub async fn run(args: Args) -> Result<i32> {

@@ -44,27 +44,3 @@ macro_rules! outln {
     () => { $crate::export::emit("\n") };
     ($($t:tt)*) => { $crate::export::emit(&format!("{}\n", format_args!($($t)*))) };
 }
-
-/// The turn each record belongs to: its own `turn`, else the turn most recently started
-/// (the rule the summary uses). `records` must be in file/time order.
-pub fn turns_of(records: &[calltape_format::TimedRecord]) -> Vec<Option<u32>> {
-    let mut current = None;
-    records
-        .iter()
-        .map(|r| {
-            if let calltape_format::Record::TurnStart(t) = &r.record {
-                current = Some(t.turn);
-            }
-            r.record.turn().or(current)
-        })
-        .collect()
-}
-
-/// When a turn ends, for drawing: its `turn_end`, else the next turn's start, else the call end.
-pub fn turn_end_ns(summary: &calltape_format::Summary, index: usize) -> u64 {
-    let t = &summary.turns[index];
-    t.end_ns
-        .or_else(|| summary.turns.get(index + 1).map(|n| n.start_ns))
-        .unwrap_or(summary.duration_ns)
-        .max(t.start_ns)
-}

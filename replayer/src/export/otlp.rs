@@ -7,7 +7,8 @@ use serde_json::{json, Value};
 
 use calltape_format::{Record, Stage, Summary, TimedRecord};
 
-use super::{turn_end_ns, turns_of};
+use calltape_format::call::turns::turn_end_ns;
+use calltape_format::call::{classify, TurnTimeline};
 
 const SPAN_KIND_INTERNAL: u32 = 1;
 const STATUS_ERROR: u32 = 2;
@@ -179,7 +180,8 @@ pub fn spans(summary: &Summary, records: &[TimedRecord]) -> Value {
     );
 
     // records grouped by turn, in order
-    let turn_of = turns_of(records);
+    let timeline = TurnTimeline::of(summary);
+    let turn_of: Vec<Option<u32>> = records.iter().map(|r| timeline.turn_of(r)).collect();
     let mut turn_spans = std::collections::BTreeMap::new();
     for (i, turn) in summary.turns.iter().enumerate() {
         let l = &turn.latency;
@@ -223,15 +225,24 @@ pub fn spans(summary: &Summary, records: &[TimedRecord]) -> Value {
             ));
         }
         if !l.flags.is_empty() {
-            attrs.push(attr("calltape.latency.flags", s(l.flags.join(","))));
+            attrs.push(attr("calltape.latency.flags", s(l.flags_text(","))));
         }
         let mut events = Vec::new();
         for (r, rt) in records.iter().zip(&turn_of) {
             if *rt != Some(turn.turn) {
                 continue;
             }
-            match &r.record {
-                Record::Event(e) if e.name == "interruption" || e.name == "error" => {
+            if let Some(err) = classify::error(&r.record) {
+                let mut a = vec![
+                    attr("exception.type", s(err.origin.as_str())),
+                    attr("exception.message", s(&err.message)),
+                ];
+                if let Some(source) = &err.source {
+                    a.push(attr("calltape.error.source", s(source)));
+                }
+                events.push(b.event("exception", r.time_ns, a));
+            } else if let Record::Event(e) = &r.record {
+                if e.name == "interruption" {
                     let a = e
                         .attributes
                         .iter()
@@ -244,27 +255,8 @@ pub fn spans(summary: &Summary, records: &[TimedRecord]) -> Value {
                             )
                         })
                         .collect();
-                    events.push(b.event(
-                        if e.name == "error" {
-                            "exception"
-                        } else {
-                            "interruption"
-                        },
-                        r.time_ns,
-                        a,
-                    ));
+                    events.push(b.event("interruption", r.time_ns, a));
                 }
-                Record::Log(lg) if lg.level.eq_ignore_ascii_case("error") => {
-                    events.push(b.event(
-                        "exception",
-                        r.time_ns,
-                        vec![
-                            attr("exception.message", s(&lg.message)),
-                            attr("log.target", s(&lg.target)),
-                        ],
-                    ));
-                }
-                _ => {}
             }
         }
         let error = (turn.errors > 0 || turn.tool_errors > 0).then(|| {

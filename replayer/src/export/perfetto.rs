@@ -9,7 +9,9 @@ use serde_json::{json, Map, Value};
 
 use calltape_format::{Record, Speaker, Stage, Summary, TimedRecord};
 
-use super::{turn_end_ns, turns_of};
+use calltape_format::call::latency::Part;
+use calltape_format::call::turns::turn_end_ns;
+use calltape_format::call::{classify, TurnTimeline};
 
 const PID: u32 = 1;
 
@@ -70,7 +72,8 @@ fn instant(name: &str, cat: &str, time_ns: u64, args: Value) -> Value {
 pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
     let mut events = Vec::new();
     let mut custom = BTreeMap::new();
-    let turn_of = turns_of(records);
+    let timeline = TurnTimeline::of(summary);
+    let turn_of: Vec<Option<u32>> = records.iter().map(|r| timeline.turn_of(r)).collect();
     for (i, t) in summary.turns.iter().enumerate() {
         let l = &t.latency;
         let mut args = Map::new();
@@ -79,14 +82,9 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
         args.insert("user_text".into(), json!(t.user_text));
         args.insert("agent_text".into(), json!(t.agent_text));
         args.insert("interrupted".into(), json!(t.interrupted));
-        for (name, v) in [("e2e_ms", l.e2e_ns)].into_iter().chain(l.parts()) {
+        for (part, v) in [(Part::E2e, l.e2e_ns)].into_iter().chain(l.parts()) {
             if let Some(v) = v {
-                let key = if name == "e2e_ms" {
-                    name.to_string()
-                } else {
-                    format!("{name}_ms")
-                };
-                args.insert(key, json!(v as f64 / 1e6));
+                args.insert(format!("{part}_ms"), json!(v as f64 / 1e6));
             }
         }
         if !l.flags.is_empty() {
@@ -224,10 +222,14 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
             {
                 let mut args = Value::Object(e.attributes.clone());
                 args["turn"] = json!(turn);
-                let cat = if e.name == "error" { "error" } else { "event" };
+                let cat = if classify::is_error(&r.record) {
+                    "error"
+                } else {
+                    "event"
+                };
                 events.push(instant(&e.name, cat, r.time_ns, args));
             }
-            Record::Log(l) if l.level.eq_ignore_ascii_case("error") => {
+            Record::Log(l) if classify::is_error(&r.record) => {
                 events.push(instant(
                     &format!("error: {}", super::units::preview(&l.message, 60)),
                     "error",

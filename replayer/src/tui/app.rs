@@ -9,9 +9,10 @@ use calltape_format::{TurnId, TurnSummary};
 
 use super::chunk_cache::{ChunkCache, DEFAULT_BUDGET};
 use super::jobs::{Job, JobEnv};
-use super::model::{turn_anchor, EnergyView, SearchHit, SpanData, TurnDetail, TurnGap};
+use super::model::{turn_anchor, EnergyView, SearchHit, SpanData, TurnDetail};
 use super::opening::LoadedCall;
 use super::player::{PlayerCmd, Playing};
+use calltape_format::call::activity::TurnGap;
 
 /// Settings fixed at start.
 #[derive(Debug, Clone)]
@@ -226,9 +227,10 @@ impl App {
     }
 
     pub fn is_slow(&self, t: &TurnSummary) -> bool {
-        t.latency
-            .valid_e2e_ns()
-            .is_some_and(|e| e > self.opts.slow_ns as i64)
+        calltape_format::call::latency::is_slow(
+            &t.latency,
+            i64::try_from(self.opts.slow_ns).unwrap_or(i64::MAX),
+        )
     }
 
     pub fn has_error(t: &TurnSummary) -> bool {

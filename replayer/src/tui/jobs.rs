@@ -7,13 +7,16 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc, Mutex};
 
+use calltape_format::call::activity::{
+    samples_per_frame, segments, EnvelopeBuilder, MeasuredGap, TurnGap,
+};
+use calltape_format::call::TurnTimeline;
 use calltape_format::{ChunkEntry, Record, Speaker, TimedRecord, TurnId};
 
 use crate::error::Result;
 
 use super::chunk_cache::ChunkCache;
-use super::energy::{measure_gap, segments, EnvelopeBuilder};
-use super::model::{turn_index_at, EnergyView, SearchHit, SpanData, TurnDetail, TurnGap};
+use super::model::{EnergyView, SearchHit, SpanData, TurnDetail};
 use super::opening::{LoadedCall, TempFile};
 use super::player::{write_wav, Tracks};
 
@@ -44,12 +47,9 @@ pub enum Job {
     LoadSpan { from_ns: u64, to_ns: u64 },
     /// Audio envelopes of both speakers over a span.
     Energy { from_ns: u64, to_ns: u64 },
-    /// The response gap heard in the audio around a turn.
-    MeasureGap {
-        turn: TurnId,
-        from_ns: u64,
-        to_ns: u64,
-    },
+    /// The response gap heard in the audio around a turn (the rule `inspect --audio-check`
+    /// applies too).
+    MeasureGap { turn: TurnId },
     /// Every transcript line containing `query` (case-insensitive).
     Search { query: String },
     /// A WAV of a range, to play (temp file) or to keep (`dest`).
@@ -120,6 +120,7 @@ async fn run(env: &JobEnv, job: Job) -> Result<JobResult> {
     let call = &env.call;
     match job {
         Job::LoadTurns(turns) => {
+            let timeline = TurnTimeline::of(&call.archive.summary);
             let mut out = Vec::new();
             for (turn, start, next) in turns {
                 let archive = &call.archive;
@@ -131,7 +132,7 @@ async fn run(env: &JobEnv, job: Job) -> Result<JobResult> {
                     }
                 }
                 let records = control_records(env, &entries).await?;
-                out.push(Arc::new(TurnDetail::collect(turn, start, next, &records)));
+                out.push(Arc::new(TurnDetail::collect(turn, &timeline, &records)));
             }
             Ok(JobResult::Turns(out))
         }
@@ -157,23 +158,19 @@ async fn run(env: &JobEnv, job: Job) -> Result<JobResult> {
                 agent,
             })))
         }
-        Job::MeasureGap {
-            turn,
-            from_ns,
-            to_ns,
-        } => {
-            let frame_ns = 10_000_000;
-            let user = envelope(call, Speaker::User, from_ns, to_ns, frame_ns).await?;
-            let agent = envelope(call, Speaker::Agent, from_ns, to_ns, frame_ns).await?;
-            let measured = measure_gap(
-                &segments(&user, from_ns, frame_ns),
-                &segments(&agent, from_ns, frame_ns),
-            );
+        Job::MeasureGap { turn } => {
+            let summary = &call.archive.summary;
+            let measured = match summary.turns.iter().find(|t| t.turn == turn) {
+                Some(t) => crate::export::audio_gap::measure(&call.source, &call.archive, t)
+                    .await?
+                    .unwrap_or_default(),
+                None => MeasuredGap::default(),
+            };
             Ok(JobResult::Gap(TurnGap { turn, measured }))
         }
         Job::Search { query } => {
             let needle = query.to_lowercase();
-            let turns = &call.archive.summary.turns;
+            let timeline = TurnTimeline::of(&call.archive.summary);
             let mut hits = Vec::new();
             // read directly: a search touches every control chunk once, caching would only evict
             for e in call.archive.index.iter().filter(|e| e.lane == 0) {
@@ -186,9 +183,7 @@ async fn run(env: &JobEnv, job: Job) -> Result<JobResult> {
                                 .is_some_and(|h| h.to_lowercase().contains(&needle));
                         if found && t.is_final {
                             let at_ns = t.start_ns.unwrap_or(r.time_ns);
-                            let turn = t
-                                .turn
-                                .or_else(|| turn_index_at(turns, r.time_ns).map(|i| turns[i].turn));
+                            let turn = timeline.turn_of(r);
                             hits.push(SearchHit { at_ns, turn });
                         }
                     }
@@ -255,9 +250,11 @@ async fn envelope(
     else {
         return Ok(Vec::new());
     };
-    let per_frame =
-        u64::from(track.sample_rate) * u64::from(track.channels.max(1)) * frame_ns / 1_000_000_000;
-    let mut env = EnvelopeBuilder::new(per_frame);
+    let mut env = EnvelopeBuilder::new(samples_per_frame(
+        track.sample_rate,
+        track.channels,
+        frame_ns,
+    ));
     crate::call::stream_audio(&call.source, &call.archive, track.id, from_ns, to_ns, |s| {
         env.push(s);
         Ok(())

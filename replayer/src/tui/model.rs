@@ -1,12 +1,12 @@
 //! What the views show, extracted from records off the UI thread: a turn's details, the
 //! transcript and speech around the cursor, the audio envelope, search hits.
 
+use calltape_format::call::activity::Segment;
+use calltape_format::call::{classify, Mark, TurnTimeline};
 use calltape_format::{
     Event, LogLine, Record, Speaker, Stage, StageTiming, StateSnapshot, TimedRecord, ToolCall,
     Transcript, TurnId, TurnSummary,
 };
-
-use super::energy::{MeasuredGap, Segment};
 
 /// Everything recorded for one turn, from the control chunks that cover it.
 #[derive(Debug, Clone, Default)]
@@ -23,24 +23,14 @@ pub struct TurnDetail {
 }
 
 impl TurnDetail {
-    /// Collects the records of `turn`: those naming it, and those naming no turn that fall
-    /// between its start and the next turn's start (SPEC.md §7).
-    pub fn collect(
-        turn: TurnId,
-        start_ns: u64,
-        next_start_ns: Option<u64>,
-        records: &[TimedRecord],
-    ) -> Self {
+    /// Collects the records of `turn` (turn membership, SPEC.md §7).
+    pub fn collect(turn: TurnId, timeline: &TurnTimeline, records: &[TimedRecord]) -> Self {
         let mut d = TurnDetail {
             turn,
             ..Default::default()
         };
         for r in records {
-            let belongs = match r.record.turn() {
-                Some(t) => t == turn,
-                None => r.time_ns >= start_ns && next_start_ns.is_none_or(|n| r.time_ns < n),
-            };
-            if !belongs {
+            if timeline.turn_of(r) != Some(turn) {
                 continue;
             }
             match &r.record {
@@ -73,14 +63,6 @@ pub struct TranscriptLine {
     pub heard_text: Option<String>,
 }
 
-/// What happened on the timeline at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MarkKind {
-    Interruption,
-    Overlap,
-    Error,
-}
-
 /// Reported speech and marks in a time span, from the control chunks overlapping it.
 #[derive(Debug, Clone, Default)]
 pub struct SpanData {
@@ -91,7 +73,7 @@ pub struct SpanData {
     pub user_speech: Vec<Segment>,
     /// Agent speech as reported (playback stages).
     pub agent_speech: Vec<Segment>,
-    pub marks: Vec<(u64, MarkKind)>,
+    pub marks: Vec<(u64, Mark)>,
 }
 
 impl SpanData {
@@ -133,18 +115,9 @@ impl SpanData {
                         end_ns: s.end_ns,
                     })
                 }
-                Record::Event(e) => match e.name.as_str() {
-                    "interruption" => d.marks.push((r.time_ns, MarkKind::Interruption)),
-                    "overlapping_speech" => d.marks.push((r.time_ns, MarkKind::Overlap)),
-                    "error" => d.marks.push((r.time_ns, MarkKind::Error)),
-                    _ => {}
-                },
-                Record::Log(l) if l.level.eq_ignore_ascii_case("error") => {
-                    d.marks.push((r.time_ns, MarkKind::Error))
-                }
-                Record::ToolCall(c) if c.is_error => d.marks.push((c.end_ns, MarkKind::Error)),
                 _ => {}
             }
+            d.marks.extend(classify::mark(r));
         }
         if d.user_speech.is_empty() {
             d.user_speech = user_transcript_spans;
@@ -208,13 +181,6 @@ impl EnergyView {
         env.get(i..j.min(env.len()))
             .and_then(|s| s.iter().copied().reduce(f32::max))
     }
-}
-
-/// The gap heard around a turn (see [`super::energy::measure_gap`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TurnGap {
-    pub turn: TurnId,
-    pub measured: MeasuredGap,
 }
 
 /// A transcript line matching a search.

@@ -58,20 +58,6 @@ pub fn opt_dur(ns: Option<i64>) -> String {
     ns.map_or_else(|| "—".to_string(), dur)
 }
 
-/// Parses `1.5s`, `1500ms`, `1500` (ms) into nanoseconds.
-pub fn parse_dur(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mul) = if let Some(v) = s.strip_suffix("ms") {
-        (v, 1e6)
-    } else if let Some(v) = s.strip_suffix('s') {
-        (v, 1e9)
-    } else {
-        (s, 1e6)
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0).then_some((v * mul) as u64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,8 +69,5 @@ mod tests {
         assert_eq!(dur(420_000_000), "420ms");
         assert_eq!(dur(-35_000_000), "-35ms");
         assert_eq!(dur(1_920_000_000), "1.92s");
-        assert_eq!(parse_dur("1.5s"), Some(1_500_000_000));
-        assert_eq!(parse_dur("700ms"), Some(700_000_000));
-        assert_eq!(parse_dur("x"), None);
     }
 }

@@ -496,19 +496,8 @@ pub fn request_data(app: &mut App) {
             app.requested.turn = Some(id);
         }
         if has_audio && app.gap(t.turn).is_none() && app.requested.gap != Some(t.turn) {
-            let from = t.start_ns.saturating_sub(SEC / 2);
-            let to = next
-                .or(t.end_ns)
-                .unwrap_or(dur)
-                .max(t.start_ns + SEC)
-                .min(from + MAX_CLIP_NS)
-                .min(dur.max(from));
             let id = t.turn;
-            app.outbox.push(Job::MeasureGap {
-                turn: id,
-                from_ns: from,
-                to_ns: to,
-            });
+            app.outbox.push(Job::MeasureGap { turn: id });
             app.requested.gap = Some(id);
         }
     }

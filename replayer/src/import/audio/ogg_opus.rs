@@ -1,5 +1,5 @@
-//! OGG/Opus recordings (RFC 7845), as LiveKit Agents writes them: decoded with libopus at
-//! 48 kHz, one OGG page at a time. Sample placement follows the granule positions: the
+//! OGG/Opus recordings (RFC 7845), as LiveKit Agents writes them: decoded by a pure-Rust Opus
+//! decoder (no system library) at 48 kHz, one OGG page at a time. Sample placement follows the granule positions: the
 //! OpusHead pre-skip is dropped from the start, the last page's granule trims the encoder
 //! padding at the end, and a granule jump between pages is silence kept as a jump.
 
@@ -48,7 +48,7 @@ pub struct OggOpusDecoder<R: Read + Seek> {
     path: String,
     serial: u32,
     head: OpusHead,
-    decoder: opus::Decoder,
+    decoder: opus_decoder::OpusDecoder,
     channels: usize,
     gain: Option<f32>,
     /// Decoded samples of the packets ending on the current page (granule `group_granule`).
@@ -86,8 +86,8 @@ impl<R: Read + Seek> OggOpusDecoder<R> {
             )
         })?;
         let channels = match (head.channels, head.mapping_family) {
-            (1, _) => opus::Channels::Mono,
-            (2, 0) | (2, 1) => opus::Channels::Stereo,
+            (1, _) => 1,
+            (2, 0) | (2, 1) => 2,
             (n, f) => {
                 return Err(bad(format!(
                     "{n}-channel Opus (mapping family {f}) is not supported: expected mono or \
@@ -95,7 +95,7 @@ impl<R: Read + Seek> OggOpusDecoder<R> {
                 )))
             }
         };
-        let decoder = opus::Decoder::new(OPUS_RATE, channels)
+        let decoder = opus_decoder::OpusDecoder::new(OPUS_RATE, channels)
             .map_err(|e| bad(format!("cannot start the Opus decoder: {e}")))?;
         let gain = (head.output_gain != 0)
             .then(|| 10f32.powf(f32::from(head.output_gain) / (20.0 * 256.0)));
@@ -140,13 +140,23 @@ impl<R: Read + Seek> OggOpusDecoder<R> {
     }
 
     fn decode_packet(&mut self, data: &[u8]) {
-        let frames = match self.decoder.decode(data, &mut self.scratch, false) {
-            Ok(n) => n,
+        // a decoder bug on a hostile packet must not take the import down: a panic counts as
+        // a packet that does not decode, and the decoder starts afresh
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.decoder.decode(data, &mut self.scratch, false)
+        }));
+        let result = match decoded {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => {
+                self.decoder.reset();
+                Err("the decoder failed on it".to_string())
+            }
+        };
+        let frames = match result {
+            Ok(n) => n.min(MAX_PACKET_FRAMES),
             Err(e) => {
                 // keep the timeline: the packet's duration as silence
-                let n = opus::packet::get_nb_samples(data, OPUS_RATE)
-                    .unwrap_or(960)
-                    .min(MAX_PACKET_FRAMES);
+                let n = packet_frames(data).unwrap_or(960).min(MAX_PACKET_FRAMES);
                 self.damaged_packets += 1;
                 if self.damaged_packets <= 3 {
                     let pos = self.next_pos.unwrap_or(0);
@@ -312,5 +322,43 @@ impl<R: Read + Seek> AudioDecoder for OggOpusDecoder<R> {
 
     fn take_warnings(&mut self) -> Vec<ImportWarning> {
         std::mem::take(&mut self.warnings)
+    }
+}
+
+/// Samples per channel at 48 kHz that an Opus packet holds, from its TOC byte and frame count
+/// (RFC 6716 §3.1), or `None` for a packet too short to say.
+fn packet_frames(data: &[u8]) -> Option<usize> {
+    let toc = *data.first()?;
+    let config = usize::from(toc >> 3);
+    // frame length in 48 kHz samples per configuration (SILK, hybrid, CELT ranges)
+    let frame = match config {
+        0..=11 => [480, 960, 1920, 2880][config % 4],
+        12..=15 => [480, 960][config % 2],
+        _ => [120, 240, 480, 960][config % 4],
+    };
+    let count = match toc & 0x3 {
+        0 => 1,
+        1 | 2 => 2,
+        _ => usize::from(*data.get(1)? & 0x3f),
+    };
+    Some(frame * count)
+}
+
+#[cfg(test)]
+mod packet_tests {
+    use super::packet_frames;
+
+    #[test]
+    fn frames_from_the_toc_byte() {
+        // config 1 (SILK NB 20 ms), one frame
+        assert_eq!(packet_frames(&[1 << 3]), Some(960));
+        // config 31 (CELT FB 20 ms), code 1: two frames
+        assert_eq!(packet_frames(&[(31 << 3) | 1]), Some(1920));
+        // config 16 (CELT NB 2.5 ms), code 3 with 6 frames
+        assert_eq!(packet_frames(&[(16 << 3) | 3, 6]), Some(720));
+        // config 14 (hybrid FB 10 ms)
+        assert_eq!(packet_frames(&[14 << 3]), Some(480));
+        assert_eq!(packet_frames(&[]), None);
+        assert_eq!(packet_frames(&[3]), None);
     }
 }

@@ -20,9 +20,6 @@ use crate::tui::sanitize::{inline, lines as safe_lines};
 use crate::tui::theme::Theme;
 use crate::tui::timefmt::{clock, dur, opt_dur};
 
-/// A measured gap differing from the reported e2e by more than this is flagged.
-pub const MISMATCH_NS: i64 = 200_000_000;
-
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
     let title = Line::from(Span::styled(" Details ", t.title()));
@@ -111,20 +108,10 @@ fn stages(lines: &mut Vec<Line<'static>>, app: &App, turn: &TurnSummary, d: &Tur
             None => "⚠ invalid".into(),
         }
     ))];
-    for (i, (name, glyph)) in PARTS.iter().enumerate() {
-        let v = match *name {
-            "eou" => l.eou_ns,
-            "stt" => l.stt_ns,
-            "llm" => l.llm_ttft_ns,
-            "tts" => l.tts_ttfb_ns,
-            "tool" => l.tool_ns,
-            _ => l.rest_ns,
-        };
-        let bad = l
-            .flags
-            .iter()
-            .any(|f| f == &format!("negative_{name}") || f == &format!("absurd_{name}"))
-            || (*name == "rest" && v.is_some_and(|r| r < 0));
+    for (i, (part, glyph)) in PARTS.iter().enumerate() {
+        let name = part.name();
+        let v = l.value(*part);
+        let bad = l.is_flagged(*part) || v.is_some_and(|r| r < 0);
         if i > 0 {
             spans.push(Span::raw(" + "));
         }
@@ -141,19 +128,17 @@ fn stages(lines: &mut Vec<Line<'static>>, app: &App, turn: &TurnSummary, d: &Tur
     lines.push(Line::from(spans));
     if !l.flags.is_empty() {
         lines.push(Line::from(Span::styled(
-            format!("⚠ flags (not drawn as valid): {}", l.flags.join(", ")),
+            format!("⚠ flags (not drawn as valid): {}", l.flags_text(", ")),
             t.warn(),
         )));
     }
     if let Some(r) = l.reported_e2e_ns {
         let mut s = vec![Span::raw(format!("agent-reported e2e {}", dur(r)))];
-        if let Some(e) = l.e2e_ns {
-            if (r - e).abs() > MISMATCH_NS {
-                s.push(Span::styled(
-                    format!("  ⚠ differs from the stage timings by {}", dur(r - e)),
-                    t.warn(),
-                ));
-            }
+        if let (Some(e), true) = (l.e2e_ns, l.reported_mismatch()) {
+            s.push(Span::styled(
+                format!("  ⚠ differs from the stage timings by {}", dur(r - e)),
+                t.warn(),
+            ));
         }
         lines.push(Line::from(s));
     }
@@ -260,7 +245,7 @@ fn honesty(app: &App, turn: &TurnSummary, t: Theme) -> Line<'static> {
         )),
     ];
     match turn.latency.valid_e2e_ns() {
-        Some(e2e) if (gap - e2e).abs() > MISMATCH_NS => spans.push(Span::styled(
+        Some(e2e) if turn.latency.heard_mismatch(gap) => spans.push(Span::styled(
             format!(
                 "  ⚠ MISMATCH: {} vs reported e2e {}",
                 dur(gap - e2e),

@@ -10,11 +10,11 @@ use ratatui::Frame;
 
 use super::{pane_block, theme};
 use crate::tui::app::{App, Pane};
-use crate::tui::energy::Segment;
 use crate::tui::jobs::MAX_ENERGY_SPAN_NS;
 use crate::tui::layout::{inner, LANE_LABEL};
-use crate::tui::model::MarkKind;
 use crate::tui::timefmt::{clock, clock_short, dur};
+use calltape_format::call::activity::Segment;
+use calltape_format::call::Mark;
 
 const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
@@ -173,9 +173,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
             }
             let c = (((at - v0) * pw as u64 / w) as usize).min(pw - 1);
             marks[c] = match kind {
-                MarkKind::Error => '✗',
-                MarkKind::Interruption => '✂',
-                MarkKind::Overlap => '≈',
+                Mark::Error | Mark::ToolFailure => '✗',
+                Mark::Interruption => '✂',
+                Mark::Overlap => '≈',
             };
         }
     }

@@ -2,7 +2,8 @@
 //! ttft, T tts ttfb, F tool, · unexplained rest), the e2e total, and marks for slow (`!`,
 //! `SLOW`), interrupted (`✂`) and failed (`✗`) turns. Flagged values are named, not drawn.
 
-use calltape_format::{Speaker, TurnSummary};
+use calltape_format::call::latency::Part;
+use calltape_format::Speaker;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
@@ -14,35 +15,15 @@ use crate::tui::layout::{inner, list_offset};
 use crate::tui::sanitize::truncate;
 use crate::tui::timefmt::dur;
 
-/// Latency parts in the order a turn's time is spent, with their bar glyphs.
-pub const PARTS: [(&str, char); 6] = [
-    ("eou", 'E'),
-    ("stt", 'S'),
-    ("llm", 'L'),
-    ("tts", 'T'),
-    ("tool", 'F'),
-    ("rest", '·'),
+/// Latency parts in the order the bar draws them, with their glyphs.
+pub const PARTS: [(Part, char); 6] = [
+    (Part::Eou, 'E'),
+    (Part::Stt, 'S'),
+    (Part::Llm, 'L'),
+    (Part::Tts, 'T'),
+    (Part::Tool, 'F'),
+    (Part::Rest, '·'),
 ];
-
-fn part_value(t: &TurnSummary, name: &str) -> Option<i64> {
-    let l = &t.latency;
-    match name {
-        "eou" => l.eou_ns,
-        "stt" => l.stt_ns,
-        "llm" => l.llm_ttft_ns,
-        "tts" => l.tts_ttfb_ns,
-        "tool" => l.tool_ns,
-        _ => l.rest_ns,
-    }
-}
-
-fn flagged(t: &TurnSummary, name: &str) -> bool {
-    let key = if name == "llm" { "llm" } else { name };
-    t.latency
-        .flags
-        .iter()
-        .any(|f| f == &format!("negative_{key}") || f == &format!("absurd_{key}"))
-}
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
@@ -92,11 +73,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         match valid {
             Some(e2e) => {
                 let mut used = 0usize;
-                for (name, glyph) in PARTS {
-                    let Some(v) = part_value(turn, name) else {
+                for (part, glyph) in PARTS {
+                    let Some(v) = turn.latency.valid(part) else {
                         continue;
                     };
-                    if v <= 0 || flagged(turn, name) {
+                    if v <= 0 {
                         continue;
                     }
                     let cells = ((v as f64 * bar_w as f64 / scale as f64).round() as usize)
@@ -105,7 +86,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         continue;
                     }
                     used += cells;
-                    spans.push(Span::styled(glyph.to_string().repeat(cells), t.part(name)));
+                    spans.push(Span::styled(
+                        glyph.to_string().repeat(cells),
+                        t.part(part.name()),
+                    ));
                 }
                 // nothing reported at all: the whole e2e is unexplained
                 if used == 0 && e2e > 0 {
@@ -128,7 +112,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                         "(no e2e)".to_string()
                     }
                 } else {
-                    format!("⚠ {}", turn.latency.flags.join(" "))
+                    format!("⚠ {}", turn.latency.flags_text(" "))
                 };
                 let style = if turn.latency.flags.is_empty() {
                     t.dim()

@@ -1,0 +1,173 @@
+//! What a record says happened (SPEC.md §7 "What counts"): errors, tool failures,
+//! interruptions and overlapping speech. Counted in the summary, marked on the timeline,
+//! listed by the catalog and exported, always by these functions.
+
+use crate::model::{Record, TimedRecord};
+
+/// Where an error was reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorOrigin {
+    /// An `error` event.
+    Event,
+    /// A log line of level `error`.
+    Log,
+}
+
+impl ErrorOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorOrigin::Event => "event",
+            ErrorOrigin::Log => "log",
+        }
+    }
+}
+
+/// An error and what it says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorInfo {
+    pub origin: ErrorOrigin,
+    /// Who reported it: the event's `source` attribute or the log line's target.
+    pub source: Option<String>,
+    pub message: String,
+}
+
+/// Something worth a mark on the timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mark {
+    Error,
+    ToolFailure,
+    Interruption,
+    Overlap,
+}
+
+/// The error a record reports: an `error` event or an `error`-level log line. A failed tool
+/// call is not an error in this sense: it is a [`tool failure`](is_tool_failure), counted
+/// apart (`tool_errors`).
+pub fn error(record: &Record) -> Option<ErrorInfo> {
+    match record {
+        Record::Event(e) if e.name == "error" => {
+            let text = |k: &str| {
+                e.attributes
+                    .get(k)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
+            Some(ErrorInfo {
+                origin: ErrorOrigin::Event,
+                source: text("source"),
+                message: text("message")
+                    .unwrap_or_else(|| serde_json::Value::Object(e.attributes.clone()).to_string()),
+            })
+        }
+        Record::Log(l) if is_error_level(&l.level) => Some(ErrorInfo {
+            origin: ErrorOrigin::Log,
+            source: (!l.target.is_empty()).then(|| l.target.clone()),
+            message: l.message.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// Is `level` the error level (any case).
+pub fn is_error_level(level: &str) -> bool {
+    level.eq_ignore_ascii_case("error")
+}
+
+/// Does the record report an error ([`error`] without building its text).
+pub fn is_error(record: &Record) -> bool {
+    match record {
+        Record::Event(e) => e.name == "error",
+        Record::Log(l) => is_error_level(&l.level),
+        _ => false,
+    }
+}
+
+/// A tool call that failed.
+pub fn is_tool_failure(record: &Record) -> bool {
+    matches!(record, Record::ToolCall(c) if c.is_error)
+}
+
+/// Does the record say the agent was cut off: an `interruption` event, an agent transcript
+/// marked `interrupted`, or a `turn_end` with `interrupted: true`.
+pub fn is_interruption(record: &Record) -> bool {
+    match record {
+        Record::Event(e) => e.name == "interruption",
+        Record::Transcript(t) => t.interrupted,
+        Record::TurnEnd(t) => {
+            t.attributes.get("interrupted").and_then(|v| v.as_bool()) == Some(true)
+        }
+        _ => false,
+    }
+}
+
+/// The mark a record puts on the timeline and when: errors and interruption events at the
+/// record's time, tool failures when the tool returned, overlapping speech events.
+pub fn mark(rec: &TimedRecord) -> Option<(u64, Mark)> {
+    match &rec.record {
+        Record::Event(e) => match e.name.as_str() {
+            "interruption" => Some((rec.time_ns, Mark::Interruption)),
+            "overlapping_speech" => Some((rec.time_ns, Mark::Overlap)),
+            "error" => Some((rec.time_ns, Mark::Error)),
+            _ => None,
+        },
+        Record::Log(l) if is_error_level(&l.level) => Some((rec.time_ns, Mark::Error)),
+        Record::ToolCall(c) if c.is_error => Some((c.end_ns, Mark::ToolFailure)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Attributes, Event, LogLine, ToolCall};
+
+    fn event(name: &str, attrs: serde_json::Value) -> Record {
+        Record::Event(Event {
+            turn: None,
+            name: name.into(),
+            attributes: attrs.as_object().cloned().unwrap_or_default(),
+        })
+    }
+
+    #[test]
+    fn errors_and_their_text() {
+        let e = error(&event(
+            "error",
+            serde_json::json!({"source": "llm", "message": "429"}),
+        ))
+        .unwrap();
+        assert_eq!(e.origin, ErrorOrigin::Event);
+        assert_eq!(e.source.as_deref(), Some("llm"));
+        assert_eq!(e.message, "429");
+        let log = Record::Log(LogLine {
+            turn: None,
+            level: "ERROR".into(),
+            target: "agent.tools".into(),
+            message: "boom".into(),
+            fields: Attributes::new(),
+        });
+        assert!(is_error(&log));
+        assert_eq!(error(&log).unwrap().source.as_deref(), Some("agent.tools"));
+        assert!(!is_error(&event("interruption", serde_json::json!({}))));
+        let failed = Record::ToolCall(ToolCall {
+            turn: None,
+            call_id: None,
+            name: "place_order".into(),
+            arguments: serde_json::Value::Null,
+            output: serde_json::Value::Null,
+            is_error: true,
+            start_ns: 0,
+            end_ns: 1,
+            attributes: Attributes::new(),
+        });
+        assert!(is_tool_failure(&failed));
+        assert!(
+            !is_error(&failed),
+            "a failed tool is counted apart from errors"
+        );
+        assert!(is_interruption(&event(
+            "interruption",
+            serde_json::json!({})
+        )));
+    }
+}
