@@ -221,8 +221,12 @@ fn missing_and_odd_metrics_import_with_warnings() {
     );
     // turn 3: nothing to time it by
     let l3 = imp.latency(3);
-    assert!(l3.flags.contains(&"missing_user_speech_end".to_string()));
-    assert!(l3.flags.contains(&"missing_agent_audio".to_string()));
+    assert!(l3
+        .flags
+        .contains(&calltape_format::call::LatencyFlag::MissingUserSpeechEnd));
+    assert!(l3
+        .flags
+        .contains(&calltape_format::call::LatencyFlag::MissingAgentAudio));
     assert_eq!(s.totals.end_reason.as_deref(), Some("agent_hangup"));
 }
 

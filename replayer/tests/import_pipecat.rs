@@ -108,7 +108,7 @@ fn interruptions_cut_the_agent_and_keep_what_was_heard() {
     assert!(imp
         .latency(3)
         .flags
-        .contains(&"missing_agent_audio".to_string()));
+        .contains(&calltape_format::call::LatencyFlag::MissingAgentAudio));
 }
 
 #[test]

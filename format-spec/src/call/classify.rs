@@ -2,7 +2,7 @@
 //! interruptions and overlapping speech. Counted in the summary, marked on the timeline,
 //! listed by the catalog and exported, always by these functions.
 
-use crate::model::{Record, TimedRecord};
+use crate::model::{Record, TimedRecord, ToolCall};
 
 /// Where an error was reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,6 +87,24 @@ pub fn is_tool_failure(record: &Record) -> bool {
     matches!(record, Record::ToolCall(c) if c.is_error)
 }
 
+/// What a failed tool call says went wrong: its output (a JSON string as is, anything else
+/// as compact JSON), else its `error` attribute; `None` for a tool call that did not fail.
+pub fn tool_error_text(call: &ToolCall) -> Option<String> {
+    if !call.is_error {
+        return None;
+    }
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    };
+    Some(
+        text(&call.output)
+            .or_else(|| call.attributes.get("error").and_then(text))
+            .unwrap_or_default(),
+    )
+}
+
 /// Does the record say the agent was cut off: an `interruption` event, an agent transcript
 /// marked `interrupted`, or a `turn_end` with `interrupted: true`.
 pub fn is_interruption(record: &Record) -> bool {
@@ -161,6 +179,9 @@ mod tests {
             attributes: Attributes::new(),
         });
         assert!(is_tool_failure(&failed));
+        if let Record::ToolCall(c) = &failed {
+            assert_eq!(tool_error_text(c).as_deref(), Some(""));
+        }
         assert!(
             !is_error(&failed),
             "a failed tool is counted apart from errors"

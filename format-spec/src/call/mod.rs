@@ -6,7 +6,7 @@
 //! - [`latency`]: the latency breakdown of a turn, its parts and flags, and the thresholds
 //!   (slow, mismatched) every view applies;
 //! - [`activity`]: speech found in the audio itself and the response gap heard there;
-//! - [`stats`]: percentiles.
+//! - [`stats`]: nearest-rank percentiles.
 //!
 //! The summary builder (and so the writer, recovery and the recorder), the replayer's views,
 //! the catalog, the exports, the importers and the Python package take these rules from here;

@@ -3,7 +3,8 @@
 //!
 //! `--json` prints one object, schema `calltape.inspect/1`:
 //! `{schema, location, read_from: "footer"|"scan", notice, file: {bytes, chunks, recovered},
-//! header, duration_ns, totals, recovery, slow_threshold_ns, turns: [turn summary + {slow}],
+//! header, duration_ns, totals, recovery, slow_threshold_ns, turns: [turn summary + {slow,
+//! tools: [{name, call_id, start_ns, duration_ns, is_error, error}]}],
 //! flags: [{kind, turn, message}]}`. `header`, `totals`, `recovery` and each turn (with its
 //! `latency` breakdown in ns) are as in SPEC.md §3 and §6. Flag kinds: `slow_turn`,
 //! `metric` (a §9 latency flag, in `metric`), `reported_e2e_mismatch`, `dropped`,
@@ -12,11 +13,14 @@
 
 use serde_json::{json, Value};
 
+use std::collections::BTreeMap;
+
 use calltape_format::call::activity::MeasuredGap;
 use calltape_format::call::latency::{is_slow, Part};
-use calltape_format::Summary;
+use calltape_format::call::{classify, TurnTimeline};
+use calltape_format::{Record, Summary, ToolCall, TurnId};
 
-use crate::call::{open_call, OpenedCall};
+use crate::call::{control_records, open_call, OpenedCall};
 use crate::error::Result;
 use crate::export::audio_gap;
 use crate::export::print_json;
@@ -67,6 +71,7 @@ impl Flag {
 pub async fn run(args: Args) -> Result<i32> {
     let slow_ns = parse_duration(&args.slow)? as i64;
     let call = open_call(&args.archive).await?;
+    let tools = tools_by_turn(&call).await?;
     let gaps = if args.audio_check {
         let mut gaps = Vec::new();
         for t in &call.archive.summary.turns {
@@ -76,12 +81,12 @@ pub async fn run(args: Args) -> Result<i32> {
     } else {
         None
     };
-    let mut flags = flags(&call, slow_ns);
+    let mut flags = flags(&call, slow_ns, &tools);
     if let Some(g) = &gaps {
         flags.extend(audio_flags(&call, g));
     }
     if args.json {
-        let mut v = to_json(&args.archive, &call, slow_ns, &flags);
+        let mut v = to_json(&args.archive, &call, slow_ns, &flags, &tools);
         if let (Some(g), Some(turns)) = (&gaps, v["turns"].as_array_mut()) {
             for (t, gap) in turns.iter_mut().zip(g) {
                 t["audio_gap_ns"] = json!(gap.and_then(|g| g.gap_ns()));
@@ -95,6 +100,36 @@ pub async fn run(args: Args) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// The tool calls of each turn (turn membership, SPEC §7), in the order they started.
+pub type ToolsByTurn = BTreeMap<TurnId, Vec<ToolCall>>;
+
+/// Reads the control records and files each tool call under its turn.
+pub async fn tools_by_turn(call: &OpenedCall) -> Result<ToolsByTurn> {
+    let timeline = TurnTimeline::of(&call.archive.summary);
+    let mut out = ToolsByTurn::new();
+    for r in control_records(&call.source, &call.archive).await? {
+        if let (Some(turn), Record::ToolCall(c)) = (timeline.turn_of(&r), r.record) {
+            out.entry(turn).or_default().push(c);
+        }
+    }
+    for calls in out.values_mut() {
+        calls.sort_by_key(|c| c.start_ns);
+    }
+    Ok(out)
+}
+
+/// A tool call for `--json`: name, id, timing, and what went wrong.
+fn tool_json(c: &ToolCall) -> Value {
+    json!({
+        "name": c.name,
+        "call_id": c.call_id,
+        "start_ns": c.start_ns,
+        "duration_ns": c.end_ns.saturating_sub(c.start_ns),
+        "is_error": c.is_error,
+        "error": classify::tool_error_text(c),
+    })
 }
 
 /// Turns whose heard gap disagrees with the reported e2e.
@@ -122,7 +157,7 @@ pub fn audio_flags(call: &OpenedCall, gaps: &[Option<MeasuredGap>]) -> Vec<Flag>
 }
 
 /// Everything worth flagging in a call, in turn order, then call-wide flags.
-pub fn flags(call: &OpenedCall, slow_ns: i64) -> Vec<Flag> {
+pub fn flags(call: &OpenedCall, slow_ns: i64, tools: &ToolsByTurn) -> Vec<Flag> {
     let summary = &call.archive.summary;
     let mut out = Vec::new();
     if let (Some(report), Some(err)) = (&call.scanned, &call.open_error) {
@@ -213,7 +248,28 @@ pub fn flags(call: &OpenedCall, slow_ns: i64) -> Vec<Flag> {
                 kind: "tool_errors",
                 turn: Some(t.turn),
                 metric: None,
-                message: format!("{} of {} tool call(s) failed", t.tool_errors, t.tool_calls),
+                message: {
+                    let failed: Vec<String> = tools
+                        .get(&t.turn)
+                        .into_iter()
+                        .flatten()
+                        .filter(|c| c.is_error)
+                        .map(|c| match classify::tool_error_text(c) {
+                            Some(e) if !e.is_empty() => format!("{} ({})", c.name, preview(&e, 80)),
+                            _ => c.name.clone(),
+                        })
+                        .collect();
+                    if failed.is_empty() {
+                        format!("{} of {} tool call(s) failed", t.tool_errors, t.tool_calls)
+                    } else {
+                        format!(
+                            "{} of {} tool call(s) failed: {}",
+                            t.tool_errors,
+                            t.tool_calls,
+                            failed.join("; ")
+                        )
+                    }
+                },
             });
         }
     }
@@ -241,7 +297,13 @@ fn notice(call: &OpenedCall) -> Option<String> {
     ))
 }
 
-pub fn to_json(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) -> Value {
+pub fn to_json(
+    location: &str,
+    call: &OpenedCall,
+    slow_ns: i64,
+    flags: &[Flag],
+    tools: &ToolsByTurn,
+) -> Value {
     let s = &call.archive.summary;
     let turns: Vec<Value> = s
         .turns
@@ -249,6 +311,12 @@ pub fn to_json(location: &str, call: &OpenedCall, slow_ns: i64, flags: &[Flag]) 
         .map(|t| {
             let mut v = serde_json::to_value(t).expect("turn serializes");
             v["slow"] = json!(is_slow(&t.latency, slow_ns));
+            v["tools"] = json!(tools
+                .get(&t.turn)
+                .into_iter()
+                .flatten()
+                .map(tool_json)
+                .collect::<Vec<_>>());
             v
         })
         .collect();

@@ -129,7 +129,7 @@ pub async fn run(args: Args) -> Result<i32> {
     }
     let mut t = Table::new(&[
         "session", "started", "agent", "length>", "turns>", "e2e p95>", "max e2e>", "err>",
-        "outcome", "location",
+        "tool✗>", "outcome", "location",
     ]);
     for r in &rows {
         let mut outcome = r
@@ -152,7 +152,8 @@ pub async fn run(args: Args) -> Result<i32> {
             r.turns.to_string(),
             opt(r.e2e_p95_ms, format_ms),
             opt(r.max_e2e_ms, format_ms),
-            (r.errors + r.tool_errors).to_string(),
+            r.errors.to_string(),
+            r.tool_errors.to_string(),
             outcome,
             r.location.clone(),
         ]);

@@ -89,9 +89,18 @@ fn turn_line(turn: &TurnSummary, t: Theme) -> Line<'static> {
     if turn.interrupted {
         spans.push(Span::styled(" · ✂ interrupted", t.warn()));
     }
-    if turn.errors + turn.tool_errors > 0 {
+    if turn.errors > 0 {
         spans.push(Span::styled(
-            format!(" · ✗ {} error(s)", turn.errors + turn.tool_errors),
+            format!(" · ✗ {} error(s)", turn.errors),
+            t.error(),
+        ));
+    }
+    if turn.tool_errors > 0 {
+        spans.push(Span::styled(
+            format!(
+                " · ✗ {} of {} tool call(s) failed",
+                turn.tool_errors, turn.tool_calls
+            ),
             t.error(),
         ));
     }

@@ -133,8 +133,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         if turn.interrupted {
             tags.push("✂".into());
         }
-        if App::has_error(turn) {
-            tags.push(format!("✗{}", turn.errors + turn.tool_errors));
+        if turn.errors > 0 {
+            tags.push(format!("✗{}", turn.errors));
+        }
+        if turn.tool_errors > 0 {
+            tags.push(format!("✗{}tool", turn.tool_errors));
         }
         if valid.is_some() && !turn.latency.flags.is_empty() {
             tags.push("⚠".into());
