@@ -11,7 +11,7 @@ use serde_json::Value;
 
 fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("import/tests/fixtures")
         .join(rel)
 }
 

@@ -72,7 +72,7 @@ fn archives(dir: &Path) -> Vec<PathBuf> {
     ] {
         out.push(cli_support::vector(&format!("{v}.calltape")));
     }
-    let fixtures = repo().join("replayer/tests/fixtures");
+    let fixtures = repo().join("replayer/import/tests/fixtures");
     let mut imports: Vec<(&str, PathBuf)> = Vec::new();
     for (kind, ext) in [("livekit", "json"), ("pipecat", "jsonl")] {
         for entry in std::fs::read_dir(fixtures.join(kind)).unwrap() {

@@ -7,8 +7,10 @@ use object_store::{ObjectStoreExt, WriteMultipart};
 use tokio::io::AsyncReadExt;
 
 use crate::error::{AppError, Result};
-use crate::import::{self, audio, livekit, pipecat, ImportError, ImportOutcome, ImportedCall};
 use crate::source::{store_for_url, Location};
+use calltape_import::{
+    self as import, audio, livekit, pipecat, ImportError, ImportOutcome, ImportedCall,
+};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -10,7 +10,7 @@ use ogg::Packet;
 use serde_json::json;
 
 use super::{AudioBlock, AudioDecoder, AudioFormat};
-use crate::import::{ImportError, ImportWarning};
+use crate::{ImportError, ImportWarning};
 
 /// Opus always decodes at 48 kHz here (the granule position counts 48 kHz samples).
 pub const OPUS_RATE: u32 = 48_000;

@@ -5,8 +5,8 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use calltape::import::{self, audio, livekit};
 use calltape_format::{Record, Speaker, Stage};
+use calltape_import::{self as import, audio, livekit};
 use serde_json::json;
 
 const MS: i64 = 1_000_000;

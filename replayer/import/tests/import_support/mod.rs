@@ -2,8 +2,8 @@
 //! transcripts and audio, read back from the written archive.
 #![allow(dead_code)]
 
-use calltape::import::ImportOutcome;
 use calltape_format::{Latency, Record, Speaker, Summary, TimedRecord};
+use calltape_import::ImportOutcome;
 
 pub struct Imported {
     pub outcome: ImportOutcome,

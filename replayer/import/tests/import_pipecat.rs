@@ -5,8 +5,8 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use calltape::import::{self, audio, pipecat};
 use calltape_format::{Record, Speaker};
+use calltape_import::{self as import, audio, pipecat};
 use serde_json::json;
 
 const MS: i64 = 1_000_000;

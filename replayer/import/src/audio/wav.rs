@@ -6,7 +6,7 @@ use std::io::Read;
 use hound::{SampleFormat, WavReader};
 
 use super::{AudioBlock, AudioDecoder, AudioFormat};
-use crate::import::{ImportError, ImportWarning};
+use crate::{ImportError, ImportWarning};
 
 pub struct WavDecoder<R: Read> {
     reader: WavReader<R>,
