@@ -30,6 +30,9 @@ pub enum AppError {
     Catalog(String),
     #[error("{0}")]
     Other(String),
+    /// Whoever read our output went away (`calltape ls | head`): stop quietly, successfully.
+    #[error("stdout was closed")]
+    StdoutClosed,
 }
 
 impl AppError {
@@ -65,6 +68,7 @@ impl AppError {
     pub fn exit_code(&self) -> i32 {
         match self {
             AppError::Usage(_) => 2,
+            AppError::StdoutClosed => 0,
             _ => 1,
         }
     }

@@ -71,6 +71,7 @@ fn main() {
     });
     match result {
         Ok(code) => std::process::exit(code),
+        Err(calltape::error::AppError::StdoutClosed) => std::process::exit(0),
         Err(e) => {
             eprintln!("calltape: {e}");
             std::process::exit(e.exit_code());

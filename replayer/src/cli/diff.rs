@@ -253,7 +253,7 @@ async fn run_inner(args: &Args) -> Result<i32> {
                 "latency_ms": p.latency.iter().map(|(k, (a, b, d))| (k.to_string(), json!({"a": a, "b": b, "delta": d}))).collect::<serde_json::Map<_, _>>(),
                 "reasons": p.reasons,
             })).collect::<Vec<_>>(),
-        }));
+        }))?;
         return Ok(i32::from(differs));
     }
     crate::outln!(
@@ -261,14 +261,14 @@ async fn run_inner(args: &Args) -> Result<i32> {
         args.a,
         sa.header.session_id,
         sa.turns.len()
-    );
+    )?;
     crate::outln!(
         "B  {}  ({}, {} turns)",
         args.b,
         sb.header.session_id,
         sb.turns.len()
-    );
-    crate::outln!();
+    )?;
+    crate::outln!()?;
     let mut t = Table::new(&[
         "A>",
         "B>",
@@ -315,7 +315,7 @@ async fn run_inner(args: &Args) -> Result<i32> {
             },
         ]);
     }
-    crate::out!("{}", t.render());
+    crate::out!("{}", t.render())?;
     let mut shown = false;
     for p in pairs.iter().filter(|p| {
         p.user_sim.is_some_and(|s| s < args.min_text_similarity)
@@ -324,7 +324,7 @@ async fn run_inner(args: &Args) -> Result<i32> {
             || p.b.is_none()
     }) {
         if !shown {
-            crate::outln!("\ntranscript differences:");
+            crate::outln!("\ntranscript differences:")?;
             shown = true;
         }
         for (who, user) in [("user", true), ("agent", false)] {
@@ -343,23 +343,23 @@ async fn run_inner(args: &Args) -> Result<i32> {
                         (None, Some(b)) => format!("turn -/{b}"),
                         _ => String::new(),
                     }
-                );
-                crate::outln!("    A {}", s(&x));
-                crate::outln!("    B {}", s(&y));
+                )?;
+                crate::outln!("    A {}", s(&x))?;
+                crate::outln!("    B {}", s(&y))?;
             }
         }
     }
-    crate::outln!();
+    crate::outln!()?;
     if differs {
         crate::outln!(
             "DIFFER beyond thresholds (latency ±{}, text similarity {:.0}%): {}",
             format_ms(max_delta_ms),
             args.min_text_similarity * 100.0,
             reasons.join("; ")
-        );
+        )?;
         Ok(1)
     } else {
-        crate::outln!("same within thresholds");
+        crate::outln!("same within thresholds")?;
         Ok(0)
     }
 }

@@ -204,7 +204,7 @@ pub async fn run(args: Args) -> Result<i32> {
     if args.json {
         print_json(
             &json!({"schema": "calltape.export/1", "archive": args.archive, "written": written}),
-        );
+        )?;
     } else {
         for w in &written {
             let path = w["path"].as_str().unwrap_or("");

@@ -54,7 +54,7 @@ pub async fn run(args: Args) -> Result<i32> {
             .iter()
             .map(|(l, r)| json!({"location": l, "reason": r}))
             .collect();
-        print_json(&v);
+        print_json(&v)?;
         return Ok(0);
     }
     crate::outln!(
@@ -67,11 +67,11 @@ pub async fn run(args: Args) -> Result<i32> {
         report.removed,
         report.seconds,
         report.archives_per_second
-    );
+    )?;
     if !damaged.is_empty() {
-        crate::outln!("damaged archives ({}):", damaged.len());
+        crate::outln!("damaged archives ({}):", damaged.len())?;
         for (loc, reason) in &damaged {
-            crate::outln!("  {loc}: {reason}");
+            crate::outln!("  {loc}: {reason}")?;
         }
     }
     Ok(0)

@@ -92,12 +92,12 @@ pub async fn run(args: Args) -> Result<i32> {
                 t["audio_gap_ns"] = json!(gap.and_then(|g| g.gap_ns()));
             }
         }
-        print_json(&v);
+        print_json(&v)?;
     } else {
         crate::out!(
             "{}",
             render(&args.archive, &call, slow_ns, &flags, gaps.as_deref())
-        );
+        )?;
     }
     Ok(0)
 }

@@ -124,7 +124,7 @@ pub async fn run(args: Args) -> Result<i32> {
                 .map(|(l, r)| json!({"location": l, "reason": r}))
                 .collect();
         }
-        print_json(&v);
+        print_json(&v)?;
         return Ok(0);
     }
     let mut t = Table::new(&[
@@ -159,17 +159,17 @@ pub async fn run(args: Args) -> Result<i32> {
         ]);
     }
     if rows.is_empty() {
-        crate::outln!("no calls match");
+        crate::outln!("no calls match")?;
     } else {
-        crate::out!("{}", t.render());
+        crate::out!("{}", t.render())?;
         if rows.len() == args.limit {
-            crate::outln!("(first {} shown; --limit N for more)", args.limit);
+            crate::outln!("(first {} shown; --limit N for more)", args.limit)?;
         }
     }
     if args.damaged && !damaged.is_empty() {
-        crate::outln!("\ndamaged archives ({}):", damaged.len());
+        crate::outln!("\ndamaged archives ({}):", damaged.len())?;
         for (l, r) in &damaged {
-            crate::outln!("  {l}: {r}");
+            crate::outln!("  {l}: {r}")?;
         }
     }
     Ok(0)

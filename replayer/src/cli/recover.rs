@@ -117,19 +117,19 @@ pub async fn run(args: Args) -> Result<i32> {
         v["schema"] = json!("calltape.recover/1");
         v["input"] = json!(args.archive);
         v["output"] = json!(output);
-        print_json(&v);
+        print_json(&v)?;
         return Ok(0);
     }
     if report.intact {
         crate::outln!(
             "{} was already intact; wrote a copy to {output}",
             args.archive
-        );
+        )?;
         return Ok(0);
     }
-    crate::outln!("recovered {} → {output}", args.archive);
+    crate::outln!("recovered {} → {output}", args.archive)?;
     let total = report.kept_bytes + report.lost_bytes;
-    crate::outln!("recovered {} → {}", args.archive, out_path.display());
+    crate::outln!("recovered {} → {}", args.archive, out_path.display())?;
     crate::outln!(
         "  kept   {} of {} bytes, {} chunks, {} records, up to session time {}",
         report.kept_bytes,
@@ -137,14 +137,14 @@ pub async fn run(args: Args) -> Result<i32> {
         report.chunks_kept,
         report.records_kept,
         format_clock(report.last_time_ns)
-    );
+    )?;
     crate::outln!(
         "  lost   {} bytes after byte {}",
         report.lost_bytes,
         report.kept_bytes
-    );
+    )?;
     if !report.reason.is_empty() {
-        crate::outln!("  reason {}", report.reason);
+        crate::outln!("  reason {}", report.reason)?;
     }
     Ok(0)
 }

@@ -80,7 +80,7 @@ pub async fn run(args: Args) -> Result<i32> {
                 Value::Object(m)
             })
             .collect();
-        print_json(&Value::Array(arr));
+        print_json(&Value::Array(arr))?;
         return Ok(0);
     }
     let headers: Vec<String> = names
@@ -99,11 +99,11 @@ pub async fn run(args: Args) -> Result<i32> {
     for row in &out {
         t.row(row.iter().map(to_cell).collect());
     }
-    crate::out!("{}", t.render());
+    crate::out!("{}", t.render())?;
     crate::outln!(
         "({} row{})",
         out.len(),
         if out.len() == 1 { "" } else { "s" }
-    );
+    )?;
     Ok(0)
 }

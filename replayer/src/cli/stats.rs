@@ -55,16 +55,16 @@ pub async fn run(args: Args) -> Result<i32> {
     if args.json {
         let mut v = serde_json::to_value(&s).map_err(|e| AppError::Other(e.to_string()))?;
         v["schema"] = serde_json::json!("calltape.stats/1");
-        print_json(&v);
+        print_json(&v)?;
         return Ok(0);
     }
     if s.groups.is_empty() {
-        crate::outln!("no calls match");
+        crate::outln!("no calls match")?;
         return Ok(0);
     }
     for g in &s.groups {
         if args.by.is_some() {
-            crate::outln!("== {} ==", g.key);
+            crate::outln!("== {} ==", g.key)?;
         }
         crate::outln!(
             "{} calls, {} turns; slow turns (e2e > {}): {} ({}); tool calls {} ({} failed, {}); errors {}",
@@ -77,7 +77,7 @@ pub async fn run(args: Args) -> Result<i32> {
             g.tool_errors,
             pct(g.tool_failure_rate),
             g.errors
-        );
+        )?;
         let mut t = Table::new(&["metric", "n>", "p50>", "p95>", "p99>", "mean>", "max>"]);
         for m in METRICS {
             let p = &g.latency_ms[m];
@@ -91,7 +91,7 @@ pub async fn run(args: Args) -> Result<i32> {
                 opt(p.max, format_ms),
             ]);
         }
-        crate::out!("{}", t.render());
+        crate::out!("{}", t.render())?;
         let u = &g.usage;
         crate::outln!(
             "usage: {} prompt ({} cached) + {} completion tokens, STT {:.1} min, TTS {:.1} min / {} chars",
@@ -101,7 +101,7 @@ pub async fn run(args: Args) -> Result<i32> {
             u.stt_audio_seconds / 60.0,
             u.tts_audio_seconds / 60.0,
             u.tts_characters
-        );
+        )?;
         if let (Some(c), Some(cur)) = (&g.cost, &s.currency) {
             crate::outln!(
                 "cost: {:.4} {cur} (LLM {:.4}, TTS {:.4}, STT {:.4}){}",
@@ -114,9 +114,9 @@ pub async fn run(args: Args) -> Result<i32> {
                 } else {
                     format!("; no price for: {}", c.unpriced_models.join(", "))
                 }
-            );
+            )?;
         }
-        crate::outln!();
+        crate::outln!()?;
     }
     if !s.tool_failures_by_tool.is_empty() {
         let mut t = Table::new(&["tool", "calls>", "failed>", "rate>"]);
@@ -128,11 +128,11 @@ pub async fn run(args: Args) -> Result<i32> {
                 pct(Some(f.failure_rate)),
             ]);
         }
-        crate::outln!("tool failures by tool:");
-        crate::out!("{}", t.render());
+        crate::outln!("tool failures by tool:")?;
+        crate::out!("{}", t.render())?;
     }
     if s.tools_incomplete {
-        crate::outln!("(some calls were indexed without --deep: per-tool numbers miss their tool calls; run `calltape index --deep`)");
+        crate::outln!("(some calls were indexed without --deep: per-tool numbers miss their tool calls; run `calltape index --deep`)")?;
     }
     Ok(0)
 }

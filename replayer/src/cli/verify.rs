@@ -198,10 +198,10 @@ pub async fn run(args: Args) -> Result<i32> {
             "scan": scan.as_ref().ok().map(|s| serde_json::to_value(&s.report).expect("serializes")),
             "summary_matches": summary_matches,
             "problems": problems.iter().map(Problem::to_json).collect::<Vec<_>>(),
-        }));
+        }))?;
         return Ok(code);
     }
-    crate::outln!("verify {} ({} bytes)", args.archive, source.len());
+    crate::outln!("verify {} ({} bytes)", args.archive, source.len())?;
     match &footer {
         Ok(a) => crate::outln!(
             "  footer   ok: {} chunks indexed{}",
@@ -211,14 +211,14 @@ pub async fn run(args: Args) -> Result<i32> {
             } else {
                 ""
             }
-        ),
-        Err(_) => crate::outln!("  footer   MISSING OR DAMAGED"),
+        )?,
+        Err(_) => crate::outln!("  footer   MISSING OR DAMAGED")?,
     }
     if footer.is_ok() {
         crate::outln!(
             "  chunks   {} of {checked} decode with good CRCs",
             checked - bad
-        );
+        )?;
     }
     if let Ok(s) = &scan {
         let r = &s.report;
@@ -228,23 +228,23 @@ pub async fn run(args: Args) -> Result<i32> {
             r.records_kept,
             r.kept_bytes,
             r.lost_bytes
-        );
+        )?;
     }
     match summary_matches {
-        Some(true) => crate::outln!("  summary  matches the records"),
-        Some(false) => crate::outln!("  summary  DIFFERS from the records"),
+        Some(true) => crate::outln!("  summary  matches the records")?,
+        Some(false) => crate::outln!("  summary  DIFFERS from the records")?,
         None => {}
     }
     for p in &problems {
-        crate::outln!("  PROBLEM  {}", p.line());
+        crate::outln!("  PROBLEM  {}", p.line())?;
     }
     match code {
-        EXIT_INTACT => crate::outln!("result: INTACT"),
+        EXIT_INTACT => crate::outln!("result: INTACT")?,
         EXIT_DAMAGED => crate::outln!(
             "result: DAMAGED, partly recoverable (exit 3): `calltape recover {}` writes a closed copy of what survives",
             args.archive
-        ),
-        _ => crate::outln!("result: UNREADABLE (exit 1): nothing in this file can be recovered"),
+        )?,
+        _ => crate::outln!("result: UNREADABLE (exit 1): nothing in this file can be recovered")?,
     }
     Ok(code)
 }
@@ -256,12 +256,12 @@ fn report_unreadable(args: &Args, message: &str) -> Result<i32> {
             "exit_code": EXIT_UNREADABLE, "file_bytes": null, "footer": null,
             "chunks": {"checked": 0, "bad": 0}, "scan": null, "summary_matches": null,
             "problems": [{"kind": "file", "offset": null, "chunk": null, "lane": null, "message": message}],
-        }));
+        }))?;
     } else {
         crate::outln!(
             "verify {}\n  PROBLEM  {message}\nresult: UNREADABLE (exit 1)",
             args.archive
-        );
+        )?;
     }
     Ok(EXIT_UNREADABLE)
 }

@@ -12,24 +12,28 @@ pub mod units;
 pub mod wav;
 
 /// Prints `value` as pretty JSON on stdout.
-pub fn print_json(value: &serde_json::Value) {
-    let mut s = serde_json::to_string_pretty(value).expect("JSON values serialize");
+pub fn print_json(value: &serde_json::Value) -> crate::error::Result<()> {
+    let mut s = serde_json::to_string_pretty(value)
+        .map_err(|e| crate::error::AppError::Other(format!("cannot print JSON: {e}")))?;
     s.push('\n');
-    emit(&s);
+    emit(&s)
 }
 
-/// Writes `text` to stdout. A closed pipe (`calltape ls | head`) ends the process quietly
-/// instead of panicking.
-pub fn emit(text: &str) {
+/// Writes `text` to stdout. A closed pipe (`calltape ls | head`) is
+/// [`AppError::StdoutClosed`](crate::error::AppError::StdoutClosed), which the binary ends on
+/// quietly with success.
+pub fn emit(text: &str) -> crate::error::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("calltape: cannot write to stdout: {e}");
-        std::process::exit(1);
-    }
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::BrokenPipe => crate::error::AppError::StdoutClosed,
+            _ => crate::error::AppError::Io {
+                what: "cannot write to stdout".into(),
+                source: e,
+            },
+        })
 }
 
 /// `print!` to stdout through [`emit`].

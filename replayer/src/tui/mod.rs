@@ -6,6 +6,8 @@
 pub mod action;
 pub mod app;
 pub mod chunk_cache;
+/// Drives the app on a test backend; for this crate's tests only (feature `test-harness`).
+#[cfg(feature = "test-harness")]
 pub mod harness;
 pub mod jobs;
 pub mod keymap;
@@ -21,5 +23,6 @@ pub mod timefmt;
 pub mod update;
 
 pub use app::{App, Options};
+#[cfg(feature = "test-harness")]
 pub use harness::Harness;
 pub use opening::{open_call, resolve_target, Follower, LoadedCall};
