@@ -7,6 +7,7 @@
 //! scan: {intact, kept_bytes, lost_bytes, chunks_kept, records_kept, last_time_ns, reason} |
 //! null, summary_matches: bool|null, problems: [{kind, offset, chunk, lane, message}]}`.
 
+use crate::export::json_diff::Change;
 use serde_json::{json, Value};
 
 use calltape_format::{Archive, FormatError, Scan};
@@ -311,47 +312,29 @@ fn compare_summary(archive: &Archive, scan: &Scan) -> Vec<String> {
             o.remove("recovery");
         }
     }
-    let mut out = Vec::new();
-    diff_json("", &stored, &rebuilt, &mut out);
+    let null = Value::Null;
+    let mut out: Vec<String> = crate::export::json_diff::diff(&stored, &rebuilt)
+        .iter()
+        .map(|c| {
+            let (a, b) = match c {
+                Change::Added { new, .. } => (&null, *new),
+                Change::Removed { old, .. } => (*old, &null),
+                Change::Changed { old, new, .. } => (*old, *new),
+            };
+            format!(
+                "summary field {}: stored {}, records give {}",
+                c.path(),
+                short(a),
+                short(b)
+            )
+        })
+        .collect();
     if out.len() > 20 {
         let more = out.len() - 20;
         out.truncate(20);
         out.push(format!("… and {more} more differences"));
     }
     out
-}
-
-fn diff_json(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
-            for k in keys {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                diff_json(
-                    &p,
-                    x.get(k).unwrap_or(&Value::Null),
-                    y.get(k).unwrap_or(&Value::Null),
-                    out,
-                );
-            }
-        }
-        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-            for (i, (p, q)) in x.iter().zip(y).enumerate() {
-                diff_json(&format!("{path}[{i}]"), p, q, out);
-            }
-        }
-        (Value::Number(x), Value::Number(y)) if x.as_f64() == y.as_f64() => {}
-        _ if a == b => {}
-        _ => out.push(format!(
-            "summary field {path}: stored {}, records give {}",
-            short(a),
-            short(b)
-        )),
-    }
 }
 
 fn short(v: &Value) -> String {

@@ -3,6 +3,7 @@
 //! units and progress bars the non-TUI commands share.
 
 pub mod audio_gap;
+pub mod json_diff;
 pub mod otlp;
 pub mod perfetto;
 pub mod progress;

@@ -10,13 +10,23 @@ use crate::call::{sample_at, stream_audio};
 use crate::error::{AppError, Result};
 use crate::source::ArchiveSource;
 
-/// Which audio goes into the file.
+/// Which audio goes into the file (or to the player).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TrackChoice {
     User,
     Agent,
     /// Two channels: user left, agent right.
     Stereo,
+}
+
+impl TrackChoice {
+    pub fn label(self) -> &'static str {
+        match self {
+            TrackChoice::User => "user",
+            TrackChoice::Agent => "agent",
+            TrackChoice::Stereo => "user+agent",
+        }
+    }
 }
 
 /// What was written.
@@ -66,7 +76,7 @@ pub async fn write_wav(
     from_ns: u64,
     to_ns: u64,
     path: &Path,
-    progress: &dyn Fn(u64),
+    progress: &(dyn Fn(u64) + Sync),
 ) -> Result<WavWritten> {
     match choice {
         TrackChoice::User | TrackChoice::Agent => {
@@ -102,20 +112,9 @@ pub async fn write_wav(
         TrackChoice::Stereo => {
             let user = track_for(archive, Speaker::User)?.clone();
             let agent = track_for(archive, Speaker::Agent)?.clone();
-            if user.sample_rate != agent.sample_rate {
-                return Err(AppError::Usage(format!(
-                    "cannot make stereo: the user track is {} Hz and the agent track {} Hz \
-                     (calltape does not resample); export them one at a time with --track user / --track agent",
-                    user.sample_rate, agent.sample_rate
-                )));
-            }
-            if user.channels != 1 || agent.channels != 1 {
-                return Err(AppError::Usage(format!(
-                    "cannot make stereo from tracks with {} and {} channels; export them one at a time",
-                    user.channels, agent.channels
-                )));
-            }
-            let rate = user.sample_rate;
+            // tracks of different rates meet at the higher one (nearest sample); tracks of
+            // several channels are mixed down to one
+            let rate = user.sample_rate.max(agent.sample_rate).max(1);
             let spec = hound::WavSpec {
                 channels: 2,
                 sample_rate: rate,
@@ -132,13 +131,18 @@ pub async fn write_wav(
             while n < end {
                 let m = (n + window).min(end);
                 let (a, b) = (ns_of(n), ns_of(m));
-                let left = crate::call::audio_range(src, archive, user.id, a, b).await?;
-                let right = crate::call::audio_range(src, archive, agent.id, a, b).await?;
-                debug_assert_eq!(left.len() as u64, m - n);
+                let left = mono(
+                    crate::call::audio_range(src, archive, user.id, a, b).await?,
+                    user.channels,
+                );
+                let right = mono(
+                    crate::call::audio_range(src, archive, agent.id, a, b).await?,
+                    agent.channels,
+                );
                 for i in 0..(m - n) as usize {
-                    w.write_sample(left.get(i).copied().unwrap_or(0))
+                    w.write_sample(resampled(&left, i, user.sample_rate, rate))
                         .map_err(|e| wav_err(path, e))?;
-                    w.write_sample(right.get(i).copied().unwrap_or(0))
+                    w.write_sample(resampled(&right, i, agent.sample_rate, rate))
                         .map_err(|e| wav_err(path, e))?;
                 }
                 progress(m - n);
@@ -152,4 +156,26 @@ pub async fn write_wav(
             })
         }
     }
+}
+
+/// Interleaved samples of `channels` channels mixed down to one.
+fn mono(samples: Vec<i16>, channels: u8) -> Vec<i16> {
+    let ch = usize::from(channels.max(1));
+    if ch == 1 {
+        return samples;
+    }
+    samples
+        .chunks(ch)
+        .map(|f| (f.iter().map(|&x| i32::from(x)).sum::<i32>() / ch as i32) as i16)
+        .collect()
+}
+
+/// Sample `i` of a `to`-Hz stream taken from a `from`-Hz one (nearest earlier sample).
+fn resampled(s: &[i16], i: usize, from: u32, to: u32) -> i16 {
+    let j = if from == to {
+        i
+    } else {
+        (i as u64 * u64::from(from) / u64::from(to.max(1))) as usize
+    };
+    s.get(j).copied().unwrap_or(0)
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::app::{DetailTab, Pane};
-use super::player::Tracks;
+use crate::export::wav::TrackChoice;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Action {
@@ -41,7 +41,7 @@ pub enum Action {
     SearchSubmit,
     NextMatch,
     PrevMatch,
-    Play(Tracks),
+    Play(TrackChoice),
     StopAudio,
     WriteWav,
     ToggleReplay,

@@ -18,7 +18,8 @@ use crate::error::Result;
 use super::chunk_cache::ChunkCache;
 use super::model::{EnergyView, SearchHit, SpanData, TurnDetail};
 use super::opening::{LoadedCall, TempFile};
-use super::player::{write_wav, Tracks};
+use super::player::write_wav;
+use crate::export::wav::TrackChoice;
 
 /// What a job needs besides its own parameters: the call snapshot and the chunk cache.
 #[derive(Clone)]
@@ -54,7 +55,7 @@ pub enum Job {
     Search { query: String },
     /// A WAV of a range, to play (temp file) or to keep (`dest`).
     Audio {
-        tracks: Tracks,
+        tracks: TrackChoice,
         from_ns: u64,
         to_ns: u64,
         label: String,

@@ -9,7 +9,7 @@ use ratatui::layout::Rect;
 use super::action::Action;
 use super::app::{App, DetailTab, Pane};
 use super::layout::{self, contains};
-use super::player::Tracks;
+use crate::export::wav::TrackChoice;
 
 /// Every binding, as shown under `?`.
 pub const HELP: &[(&str, &str)] = &[
@@ -96,9 +96,9 @@ pub fn on_key(app: &App, key: KeyEvent) -> Option<Action> {
         KeyCode::Char(c @ '1'..='5') => Action::Tab(DetailTab::ALL[(c as u8 - b'1') as usize]),
         KeyCode::PageDown => Action::ScrollDetails(10),
         KeyCode::PageUp => Action::ScrollDetails(-10),
-        KeyCode::Char('p') => Action::Play(Tracks::Both),
-        KeyCode::Char('u') => Action::Play(Tracks::User),
-        KeyCode::Char('a') => Action::Play(Tracks::Agent),
+        KeyCode::Char('p') => Action::Play(TrackChoice::Stereo),
+        KeyCode::Char('u') => Action::Play(TrackChoice::User),
+        KeyCode::Char('a') => Action::Play(TrackChoice::Agent),
         KeyCode::Char('x') => Action::StopAudio,
         KeyCode::Char('w') => Action::WriteWav,
         KeyCode::Char('r') => Action::ToggleReplay,

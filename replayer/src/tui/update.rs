@@ -10,8 +10,9 @@ use super::app::{App, DetailTab, Pane, Requested, TURN_CACHE, ZOOMS_NS};
 use super::jobs::{Job, JobKind, JobResult, MAX_ENERGY_SPAN_NS};
 use super::model::{turn_anchor, turn_index_at};
 use super::opening::LoadedCall;
-use super::player::{Playing, Tracks};
+use super::player::Playing;
 use super::timefmt::{clock, dur};
+use crate::export::wav::TrackChoice;
 
 const SEC: u64 = 1_000_000_000;
 /// Context loaded around the cursor for the transcript.
@@ -281,7 +282,7 @@ fn wav_name(app: &App, turn: u32) -> String {
     format!("{id}-turn{turn}.wav")
 }
 
-fn play(app: &mut App, tracks: Tracks) {
+fn play(app: &mut App, tracks: TrackChoice) {
     let Some((from, to, turn)) = clip_range(app) else {
         app.status = Some("no turn selected".into());
         return;
@@ -323,9 +324,9 @@ fn write_wav(app: &mut App) {
         roles.contains(&calltape_format::Speaker::User),
         roles.contains(&calltape_format::Speaker::Agent),
     ) {
-        (true, true) => Tracks::Both,
-        (true, false) => Tracks::User,
-        (false, true) => Tracks::Agent,
+        (true, true) => TrackChoice::Stereo,
+        (true, false) => TrackChoice::User,
+        (false, true) => TrackChoice::Agent,
         (false, false) => {
             app.status = Some("this call has no audio tracks".into());
             return;

@@ -11,6 +11,8 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 use serde_json::Value;
 
+use crate::export::json_diff::Change;
+
 use super::turns::PARTS;
 use super::{pane_block, theme};
 use crate::tui::app::{App, DetailTab, Pane};
@@ -452,53 +454,15 @@ fn compact(v: &Value) -> String {
     }
 }
 
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, x) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&p, x, out);
-            }
-        }
-        Value::Array(a) if !a.is_empty() => {
-            for (i, x) in a.iter().enumerate() {
-                flatten(&format!("{prefix}[{i}]"), x, out);
-            }
-        }
-        v => {
-            out.insert(
-                if prefix.is_empty() {
-                    "(value)".into()
-                } else {
-                    prefix.to_string()
-                },
-                v.to_string(),
-            );
-        }
-    }
-}
-
-/// Leaf-by-leaf difference: `+` added, `-` removed, `~` changed (`old → new`).
+/// The state diff as the TUI draws it: `+ path = value`, `- path = value`,
+/// `~ path: old → new`.
 pub fn json_diff(old: &Value, new: &Value) -> Vec<(char, String)> {
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-    flatten("", old, &mut a);
-    flatten("", new, &mut b);
-    let mut out = Vec::new();
-    for (k, v) in &b {
-        match a.get(k) {
-            None => out.push(('+', format!("{k} = {v}"))),
-            Some(o) if o != v => out.push(('~', format!("{k}: {o} → {v}"))),
-            _ => {}
-        }
-    }
-    for (k, v) in &a {
-        if !b.contains_key(k) {
-            out.push(('-', format!("{k} = {v}")));
-        }
-    }
-    out
+    crate::export::json_diff::diff(old, new)
+        .iter()
+        .map(|c| match c {
+            Change::Added { new, .. } => ('+', format!("{} = {new}", c.path())),
+            Change::Removed { old, .. } => ('-', format!("{} = {old}", c.path())),
+            Change::Changed { old, new, .. } => ('~', format!("{}: {old} → {new}", c.path())),
+        })
+        .collect()
 }
