@@ -98,13 +98,61 @@ pub fn ns_to_ms(ns: i64) -> f64 {
     ns as f64 / NS_PER_MS
 }
 
-/// A latency for a table: `420ms`, `1.82s`, `-35ms`, `73.0s`.
+/// A latency or duration, signed, as every view prints it: `-35ms`, `420ms`, `1.92s`,
+/// `75.0s`, `12m03s`, `2h03m`.
 pub fn format_latency(ns: i64) -> String {
-    let ms = ns as f64 / NS_PER_MS;
-    if ms.abs() < 1000.0 {
-        format!("{ms:.0}ms")
+    let sign = if ns < 0 { "-" } else { "" };
+    let a = ns.unsigned_abs();
+    if a < 1_000_000_000 {
+        format!("{sign}{}ms", a / 1_000_000)
+    } else if a < 10_000_000_000 {
+        format!("{sign}{:.2}s", a as f64 / 1e9)
+    } else if a < 600_000_000_000 {
+        format!("{sign}{:.1}s", a as f64 / 1e9)
+    } else if a < 3_600_000_000_000 {
+        format!(
+            "{sign}{}m{:02}s",
+            a / 60_000_000_000,
+            (a / 1_000_000_000) % 60
+        )
     } else {
-        format!("{:.2}s", ms / 1000.0)
+        format!(
+            "{sign}{}h{:02}m",
+            a / 3_600_000_000_000,
+            (a / 60_000_000_000) % 60
+        )
+    }
+}
+
+/// An optional latency: `—` when absent.
+pub fn format_opt_latency(ns: Option<i64>) -> String {
+    ns.map_or_else(|| "—".to_string(), format_latency)
+}
+
+/// A position on the session clock to a tenth of a second: `1:02:03.4`, `02:03.4`.
+pub fn format_clock_tenths(ns: u64) -> String {
+    let tenths = ns / 100_000_000;
+    let (h, m, s, t) = (
+        tenths / 36_000,
+        (tenths / 600) % 60,
+        (tenths / 10) % 60,
+        tenths % 10,
+    );
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}.{t}")
+    } else {
+        format!("{m:02}:{s:02}.{t}")
+    }
+}
+
+/// A short clock label for axes: `1:02:03`, `02:03`.
+pub fn format_clock_short(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let (h, m, s) = (secs / 3600, (secs / 60) % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m:02}:{s:02}")
     }
 }
 
@@ -197,6 +245,13 @@ mod tests {
         assert_eq!(format_cue_time(3_723_004_000_000, '.'), "01:02:03.004");
         assert_eq!(format_latency(420_000_000), "420ms");
         assert_eq!(format_latency(1_820_000_000), "1.82s");
+        assert_eq!(format_latency(-35_000_000), "-35ms");
+        assert_eq!(format_latency(75_000_000_000), "75.0s");
+        assert_eq!(format_latency(723_000_000_000), "12m03s");
+        assert_eq!(format_opt_latency(None), "—");
+        assert_eq!(format_clock_tenths(3_723_400_000_000), "1:02:03.4");
+        assert_eq!(format_clock_tenths(62_500_000_000), "01:02.5");
+        assert_eq!(format_clock_short(62_500_000_000), "01:02");
         assert_eq!(preview("abcdef", 4), "abc…");
     }
 }

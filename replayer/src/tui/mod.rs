@@ -19,7 +19,6 @@ pub mod render;
 pub mod sanitize;
 pub mod terminal;
 pub mod theme;
-pub mod timefmt;
 pub mod update;
 
 pub use app::{App, Options};

@@ -142,7 +142,7 @@ async fn recover(location: &Location, source: ArchiveSource, why: &str) -> Resul
         "DAMAGED archive ({why}): showing what could be recovered, {} chunks / {} records up to {}; {} bytes lost ({}). `calltape recover` repairs it.",
         r.chunks_kept,
         r.records_kept,
-        super::timefmt::clock(r.last_time_ns),
+        crate::export::units::format_clock_tenths(r.last_time_ns),
         r.lost_bytes,
         if r.reason.is_empty() { "no footer" } else { &r.reason },
     );

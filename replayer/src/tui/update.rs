@@ -11,7 +11,7 @@ use super::jobs::{Job, JobKind, JobResult, MAX_ENERGY_SPAN_NS};
 use super::model::{turn_anchor, turn_index_at};
 use super::opening::LoadedCall;
 use super::player::Playing;
-use super::timefmt::{clock, dur};
+use crate::export::units::{format_clock_tenths, format_latency};
 use crate::export::wav::TrackChoice;
 
 const SEC: u64 = 1_000_000_000;
@@ -125,7 +125,11 @@ pub fn update(app: &mut App, action: Action) {
                 app.cursor_ns = 0;
             }
             app.status = Some(if app.replay.running {
-                format!("replay ×{} from {}", app.replay.speed, clock(app.cursor_ns))
+                format!(
+                    "replay ×{} from {}",
+                    app.replay.speed,
+                    format_clock_tenths(app.cursor_ns)
+                )
             } else {
                 "replay paused".into()
             });
@@ -249,7 +253,7 @@ fn jump_match(app: &mut App, forward: bool) {
         idx + 1,
         n,
         app.search.query,
-        clock(hit.at_ns)
+        format_clock_tenths(hit.at_ns)
     ));
 }
 
@@ -372,7 +376,7 @@ fn tick(app: &mut App, dt: Duration) {
                 app.status = Some(format!(
                     "replay ×{}: skipped {} of silence",
                     app.replay.speed,
-                    dur((to - c) as i64)
+                    format_latency((to - c) as i64)
                 ));
                 c = to;
             }

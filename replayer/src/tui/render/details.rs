@@ -15,12 +15,12 @@ use crate::export::json_diff::Change;
 
 use super::turns::PARTS;
 use super::{pane_block, theme};
+use crate::export::units::{format_clock_tenths, format_latency, format_opt_latency};
 use crate::tui::app::{App, DetailTab, Pane};
 use crate::tui::layout::{inner, tab_labels};
 use crate::tui::model::TurnDetail;
 use crate::tui::sanitize::{inline, lines as safe_lines};
 use crate::tui::theme::Theme;
-use crate::tui::timefmt::{clock, dur, opt_dur};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
@@ -83,8 +83,10 @@ fn turn_line(turn: &TurnSummary, t: Theme) -> Line<'static> {
             "Turn {} · opened by {} · {}–{}",
             turn.turn,
             turn.speaker,
-            clock(turn.start_ns),
-            turn.end_ns.map(clock).unwrap_or_else(|| "…".into())
+            format_clock_tenths(turn.start_ns),
+            turn.end_ns
+                .map(format_clock_tenths)
+                .unwrap_or_else(|| "…".into())
         ),
         t.title(),
     )];
@@ -115,7 +117,7 @@ fn stages(lines: &mut Vec<Line<'static>>, app: &App, turn: &TurnSummary, d: &Tur
     let mut spans = vec![Span::raw(format!(
         "e2e {} = ",
         match l.valid_e2e_ns() {
-            Some(e) => dur(e),
+            Some(e) => format_latency(e),
             None => "⚠ invalid".into(),
         }
     ))];
@@ -127,9 +129,9 @@ fn stages(lines: &mut Vec<Line<'static>>, app: &App, turn: &TurnSummary, d: &Tur
             spans.push(Span::raw(" + "));
         }
         let text = if bad {
-            format!("{glyph} {name} ⚠{}", opt_dur(v))
+            format!("{glyph} {name} ⚠{}", format_opt_latency(v))
         } else {
-            format!("{glyph} {name} {}", opt_dur(v))
+            format!("{glyph} {name} {}", format_opt_latency(v))
         };
         spans.push(Span::styled(
             text,
@@ -144,10 +146,16 @@ fn stages(lines: &mut Vec<Line<'static>>, app: &App, turn: &TurnSummary, d: &Tur
         )));
     }
     if let Some(r) = l.reported_e2e_ns {
-        let mut s = vec![Span::raw(format!("agent-reported e2e {}", dur(r)))];
+        let mut s = vec![Span::raw(format!(
+            "agent-reported e2e {}",
+            format_latency(r)
+        ))];
         if let (Some(e), true) = (l.e2e_ns, l.reported_mismatch()) {
             s.push(Span::styled(
-                format!("  ⚠ differs from the stage timings by {}", dur(r - e)),
+                format!(
+                    "  ⚠ differs from the stage timings by {}",
+                    format_latency(r - e)
+                ),
                 t.warn(),
             ));
         }
@@ -170,7 +178,7 @@ fn stages(lines: &mut Vec<Line<'static>>, app: &App, turn: &TurnSummary, d: &Tur
     }
     for s in &d.stages {
         let duration = match s.duration_ns() {
-            Some(x) => dur(x as i64),
+            Some(x) => format_latency(x as i64),
             None => "⚠ negative".into(),
         };
         lines.push(Line::from(vec![
@@ -180,8 +188,8 @@ fn stages(lines: &mut Vec<Line<'static>>, app: &App, turn: &TurnSummary, d: &Tur
             ),
             Span::raw(format!(
                 " {:>10} {:>10} {:>9}  {}",
-                clock(s.start_ns),
-                clock(s.end_ns),
+                format_clock_tenths(s.start_ns),
+                format_clock_tenths(s.end_ns),
                 duration,
                 stage_attrs(s)
             )),
@@ -198,10 +206,10 @@ fn stage_attrs(s: &StageTiming) -> String {
         }
     }
     if let Some(x) = s.ttft_ns {
-        a.push(format!("ttft {}", dur(x as i64)));
+        a.push(format!("ttft {}", format_latency(x as i64)));
     }
     if let Some(x) = s.ttfb_ns {
-        a.push(format!("ttfb {}", dur(x as i64)));
+        a.push(format!("ttfb {}", format_latency(x as i64)));
     }
     match (s.prompt_tokens, s.completion_tokens) {
         (Some(p), Some(c)) => a.push(format!("tokens {p}→{c}")),
@@ -250,22 +258,25 @@ fn honesty(app: &App, turn: &TurnSummary, t: Theme) -> Line<'static> {
         label,
         Span::raw(format!(
             "user stops {} → agent starts {} = {}",
-            clock(m.user_end_ns.unwrap_or(0)),
-            clock(m.agent_start_ns.unwrap_or(0)),
-            dur(gap)
+            format_clock_tenths(m.user_end_ns.unwrap_or(0)),
+            format_clock_tenths(m.agent_start_ns.unwrap_or(0)),
+            format_latency(gap)
         )),
     ];
     match turn.latency.valid_e2e_ns() {
         Some(e2e) if turn.latency.heard_mismatch(gap) => spans.push(Span::styled(
             format!(
                 "  ⚠ MISMATCH: {} vs reported e2e {}",
-                dur(gap - e2e),
-                dur(e2e)
+                format_latency(gap - e2e),
+                format_latency(e2e)
             ),
             t.error(),
         )),
         Some(e2e) => spans.push(Span::styled(
-            format!("  ✓ matches reported e2e (±{})", dur((gap - e2e).abs())),
+            format!(
+                "  ✓ matches reported e2e (±{})",
+                format_latency((gap - e2e).abs())
+            ),
             t.ok(),
         )),
         None => spans.push(Span::styled(
@@ -297,10 +308,10 @@ fn tools(lines: &mut Vec<Line<'static>>, d: &TurnDetail, t: Theme) {
                     .as_deref()
                     .map(|i| inline(i).into_owned())
                     .unwrap_or_default(),
-                clock(c.start_ns),
+                format_clock_tenths(c.start_ns),
                 c.end_ns
                     .checked_sub(c.start_ns)
-                    .map(|x| dur(x as i64))
+                    .map(|x| format_latency(x as i64))
                     .unwrap_or_else(|| "⚠ negative".into())
             )),
             ok,
@@ -348,7 +359,7 @@ fn events(lines: &mut Vec<Line<'static>>, d: &TurnDetail, t: Theme) {
             .map(|(k, v)| format!("{}={}", inline(k), inline(&compact(v))))
             .collect();
         lines.push(Line::from(vec![
-            Span::raw(format!("{} ", clock(*at))),
+            Span::raw(format!("{} ", format_clock_tenths(*at))),
             Span::styled(format!("{:<20}", inline(&e.name)), style),
             Span::raw(format!(" {}", attrs.join("  "))),
         ]));
@@ -372,7 +383,7 @@ fn logs(lines: &mut Vec<Line<'static>>, d: &TurnDetail, t: Theme) {
             .map(|(k, v)| format!("{}={}", inline(k), inline(&compact(v))))
             .collect();
         lines.push(Line::from(vec![
-            Span::raw(format!("{} ", clock(*at))),
+            Span::raw(format!("{} ", format_clock_tenths(*at))),
             Span::styled(format!("{:<5} ", inline(&level)), style),
             Span::styled(format!("{} ", inline(&l.target)), t.dim()),
             Span::raw(format!("{}  {}", inline(&l.message), fields.join(" "))),

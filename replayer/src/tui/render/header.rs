@@ -7,9 +7,9 @@ use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use super::theme;
+use crate::export::units::{format_clock_tenths, format_latency, format_opt_latency};
 use crate::tui::app::App;
 use crate::tui::sanitize::inline;
-use crate::tui::timefmt::{clock, dur, opt_dur};
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
@@ -26,7 +26,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let line1 = Line::from(vec![
         Span::styled(inline(&h.session_id).into_owned(), t.title()),
         Span::raw(format!("  started {}", inline(&h.started_at))),
-        Span::raw(format!("  duration {}", clock(s.duration_ns))),
+        Span::raw(format!("  duration {}", format_clock_tenths(s.duration_ns))),
         Span::raw(format!(
             "  agent {} {}",
             inline(&h.agent.name),
@@ -39,11 +39,14 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Span::raw(format!("turns {}", s.turns.len())),
         Span::raw(format!(
             "  e2e p50 {} p95 {}",
-            opt_dur(totals.e2e_p50_ns),
-            opt_dur(totals.e2e_p95_ns)
+            format_opt_latency(totals.e2e_p50_ns),
+            format_opt_latency(totals.e2e_p95_ns)
         )),
         Span::styled(
-            format!("  slow {slow} (>{})", dur(app.opts.slow_ns as i64)),
+            format!(
+                "  slow {slow} (>{})",
+                format_latency(app.opts.slow_ns as i64)
+            ),
             if slow > 0 { t.warn() } else { t.plain() },
         ),
         Span::raw(format!("  interruptions {}", totals.interruptions)),

@@ -9,10 +9,10 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{pane_block, theme};
+use crate::export::units::{format_clock_short, format_clock_tenths, format_latency};
 use crate::tui::app::{App, Pane};
 use crate::tui::jobs::MAX_ENERGY_SPAN_NS;
 use crate::tui::layout::{inner, LANE_LABEL};
-use crate::tui::timefmt::{clock, clock_short, dur};
 use calltape_format::call::activity::Segment;
 use calltape_format::call::Mark;
 
@@ -33,10 +33,10 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         Span::styled(" Timeline ", t.title()),
         Span::raw(format!(
             "▲ {}  window {}  {}–{}{audio_note} ",
-            clock(app.cursor_ns),
-            dur(w as i64),
-            clock_short(v0),
-            clock_short(v1)
+            format_clock_tenths(app.cursor_ns),
+            format_latency(w as i64),
+            format_clock_short(v0),
+            format_clock_short(v1)
         )),
     ]);
     let block = pane_block(app, Pane::Timeline, title);
@@ -66,9 +66,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let fine = w < 12_000_000_000;
     while c < pw {
         let label = if fine {
-            clock(col(c).0)
+            format_clock_tenths(col(c).0)
         } else {
-            clock_short(col(c).0)
+            format_clock_short(col(c).0)
         };
         if c + label.len() + 1 > pw {
             break;

@@ -9,10 +9,10 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{pane_block, theme};
+use crate::export::units::format_clock_tenths;
 use crate::tui::app::{App, Pane};
 use crate::tui::layout::inner;
 use crate::tui::sanitize::inline;
-use crate::tui::timefmt::clock;
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     let t = theme(app);
@@ -43,7 +43,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         } else {
             (format!("{}~", who.trim_end().to_lowercase()), t.interim())
         };
-        let time = clock(l.at_ns);
+        let time = format_clock_tenths(l.at_ns);
         if l.speaker == Speaker::Agent && l.interrupted {
             // what the caller heard, then what was generated but cut off
             let heard = l.heard_text.as_deref().map(str::trim);

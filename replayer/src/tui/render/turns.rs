@@ -10,10 +10,10 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::{pane_block, theme};
+use crate::export::units::format_latency;
 use crate::tui::app::{App, Pane};
 use crate::tui::layout::{inner, list_offset};
 use crate::tui::sanitize::truncate;
-use crate::tui::timefmt::dur;
 
 /// Latency parts in the order the bar draws them, with their glyphs.
 pub const PARTS: [(Part, char); 6] = [
@@ -100,7 +100,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
                 }
                 spans.push(Span::raw(" ".repeat(bar_w - used)));
                 spans.push(Span::styled(
-                    format!(" {:>6}", dur(e2e)),
+                    format!(" {:>6}", format_latency(e2e)),
                     if slow { t.warn() } else { t.plain() },
                 ));
             }
