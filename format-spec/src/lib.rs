@@ -26,6 +26,9 @@ pub use index::ChunkEntry;
 pub use model::*;
 pub use reader::{decode_chunk_frame, open, read_chunk, Archive, OpenStep, Opener};
 pub use records::{read_records, records, FetchOptions, Filter, ReadEvent, RecordReader, Records};
-pub use recover::{open_or_scan, recover_in_place, recover_to, scan, RecoveryReport, Scan};
+pub use recover::{
+    open_or_scan, recover_in_place, recover_to, scan, ArchiveScanner, KeptFrame, RecoveryReport,
+    Scan,
+};
 pub use summary::{Latency, Summary, Totals, TurnSummary};
 pub use writer::{ArchiveWriter, WriterOptions};
