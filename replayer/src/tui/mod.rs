@@ -5,7 +5,6 @@
 
 pub mod action;
 pub mod app;
-pub mod chunk_cache;
 pub mod energy;
 pub mod harness;
 pub mod jobs;
