@@ -416,6 +416,12 @@ impl RecordReader {
             if range.end > end || i < self.next || self.ready.contains_key(&e.offset) {
                 continue;
             }
+            // another reader may have decoded it meanwhile: one decode per chunk
+            if let Some(c) = self.cache.as_ref().and_then(|c| c.get(&e)) {
+                self.ready.insert(e.offset, c);
+                taken += 1;
+                continue;
+            }
             let frame = &bytes[(range.start - start) as usize..(range.end - start) as usize];
             let chunk = match decode_chunk_frame(&e, frame) {
                 Ok(c) => Arc::new(c),
