@@ -167,10 +167,7 @@ pub async fn open_location(location: &crate::source::Location) -> Result<OpenedC
             open_failure: None,
         }),
         Err(AppError::Format { source: e, .. }) if calltape_format::recover::scan_can_help(&e) => {
-            let scan = source
-                .with_reader(calltape_format::scan)
-                .await?
-                .map_err(|e| source.format_err(e))?;
+            let scan = source.scan().await?;
             let report = scan.report.clone();
             let archive = scan.into_archive(source.len());
             Ok(OpenedCall {

@@ -129,6 +129,10 @@ pub const IN_FLIGHT: usize = 4;
 /// ranges), so no byte is fetched twice while they fit.
 pub const FETCHED_BUDGET: u64 = 16 << 20;
 
+/// Held bytes between two missing parts of one range that are fetched again rather than
+/// asked for in two requests.
+const REFETCH_GAP: u64 = 4 << 10;
+
 /// Byte spans already fetched, oldest evicted first.
 struct Fetched {
     budget: u64,
@@ -145,22 +149,28 @@ impl Fetched {
             .position(|(s, b, _)| *s <= pos && pos < s + b.len() as u64)
     }
 
-    /// `range` without the parts at either end that are held already.
-    fn missing(&self, range: &Range<u64>) -> Range<u64> {
-        let (mut a, mut b) = (range.start, range.end);
-        while a < b {
-            match self.span_at(a) {
-                Some(i) => a = (self.spans[i].0 + self.spans[i].1.len() as u64).min(b),
-                None => break,
+    /// The parts of `range` not held, as few ranges as possible: holes at most
+    /// [`REFETCH_GAP`] apart are joined (re-reading a little beats another request).
+    fn missing(&self, range: &Range<u64>) -> Vec<Range<u64>> {
+        let mut held: Vec<Range<u64>> = self
+            .spans
+            .iter()
+            .map(|(s, b, _)| *s..s + b.len() as u64)
+            .filter(|h| h.start < range.end && h.end > range.start)
+            .collect();
+        held.sort_by_key(|h| h.start);
+        let mut holes: Vec<Range<u64>> = Vec::new();
+        let mut pos = range.start;
+        for h in held {
+            if h.start > pos {
+                holes.push(pos..h.start);
             }
+            pos = pos.max(h.end);
         }
-        while a < b {
-            match self.span_at(b - 1) {
-                Some(i) => b = self.spans[i].0.max(a),
-                None => break,
-            }
+        if pos < range.end {
+            holes.push(pos..range.end);
         }
-        a..b
+        calltape_format::records::coalesce_ranges(holes, REFETCH_GAP, u64::MAX)
     }
 
     fn insert(&mut self, start: u64, bytes: Bytes) {
@@ -392,11 +402,7 @@ impl ArchiveSource {
         let _io = self.io.lock().await;
         let missing: Vec<Range<u64>> = {
             let held = self.fetched_lock();
-            let mut m: Vec<Range<u64>> = ranges
-                .iter()
-                .map(|r| held.missing(r))
-                .filter(|r| !r.is_empty())
-                .collect();
+            let mut m: Vec<Range<u64>> = ranges.iter().flat_map(|r| held.missing(r)).collect();
             m.sort_by_key(|r| r.start);
             m.dedup();
             m
@@ -514,10 +520,54 @@ impl ArchiveSource {
         }
     }
 
+    /// Scans the archive forward from byte 0 (an unclosed or damaged file). The bytes
+    /// streamed are counted as one request, and the first [`FETCHED_BUDGET`] of them stay
+    /// held, so reading the chunks found afterwards fetches nothing again for most calls.
+    pub async fn scan(&self) -> Result<calltape_format::Scan> {
+        // the tail read by a failed open is not fetched again
+        let (budget, tail) = {
+            let held = self.fetched_lock();
+            let tail = held
+                .spans
+                .iter()
+                .find(|(s, b, _)| s + b.len() as u64 == self.len)
+                .map(|(s, b, _)| (*s, b.clone()));
+            (held.budget, tail)
+        };
+        let (tail_start, tail) = tail.unwrap_or((self.len, Bytes::new()));
+        let (scan, kept, total) = self
+            .with_prefix_reader(tail_start, move |input| {
+                let mut tee = Tee {
+                    input,
+                    kept: Vec::new(),
+                    limit: budget as usize,
+                    total: 0,
+                };
+                let scan = calltape_format::scan((&mut tee).chain(std::io::Cursor::new(tail)));
+                (scan, tee.kept, tee.total)
+            })
+            .await?;
+        if tail_start > 0 {
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            self.stats.bytes.fetch_add(total, Ordering::Relaxed);
+        }
+        self.fetched_lock().insert(0, Bytes::from(kept));
+        scan.map_err(|e| self.format_err(e))
+    }
+
     /// Runs `f` on a blocking thread with a reader over the whole archive from byte 0, for
     /// forward scanning (`verify`, `recover`, inspecting an unclosed file). On an object store
     /// the object is streamed, so memory stays bounded whatever its size.
     pub async fn with_reader<T, F>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Box<dyn Read + Send>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.with_prefix_reader(self.len, f).await
+    }
+
+    /// [`with_reader`](Self::with_reader) over the first `end` bytes only.
+    async fn with_prefix_reader<T, F>(&self, end: u64, f: F) -> Result<T>
     where
         F: FnOnce(Box<dyn Read + Send>) -> T + Send + 'static,
         T: Send + 'static,
@@ -530,15 +580,24 @@ impl ArchiveSource {
                     what: format!("open {}", path.display()),
                     source: e,
                 })?;
-                let reader = std::io::BufReader::with_capacity(1 << 20, file);
+                let reader = std::io::BufReader::with_capacity(1 << 20, file).take(end);
                 tokio::task::spawn_blocking(move || f(Box::new(reader)))
+                    .await
+                    .map_err(join_err)
+            }
+            (Backend::Store { .. }, _) if end == 0 => {
+                tokio::task::spawn_blocking(move || f(Box::new(std::io::empty())))
                     .await
                     .map_err(join_err)
             }
             (Backend::Store { store, path }, _) => {
                 use futures::StreamExt;
+                let opts = GetOptions {
+                    range: (end < self.len).then_some(GetRange::Bounded(0..end)),
+                    ..Default::default()
+                };
                 let got = store
-                    .get(path)
+                    .get_opts(path, opts)
                     .await
                     .map_err(|e| AppError::store(&self.location.to_string(), e))?;
                 let mut stream = got.into_stream();
@@ -564,6 +623,24 @@ impl ArchiveSource {
             }
             (Backend::File(_), Location::Url(_)) => unreachable!("file backend has a path"),
         }
+    }
+}
+
+/// A `Read` that keeps a copy of the first `limit` bytes read through it and counts them all.
+struct Tee {
+    input: Box<dyn Read + Send>,
+    kept: Vec<u8>,
+    limit: usize,
+    total: u64,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.input.read(buf)?;
+        let room = self.limit.saturating_sub(self.kept.len()).min(n);
+        self.kept.extend_from_slice(&buf[..room]);
+        self.total += n as u64;
+        Ok(n)
     }
 }
 
