@@ -1,6 +1,7 @@
-//! Reading a call's content through an [`ArchiveSource`]: its control records, and its audio
-//! placed on the session clock (gaps filled with silence, never collapsed), streamed chunk by
-//! chunk so memory stays bounded whatever the call length.
+//! Reading a call's content through an [`ArchiveSource`] (the format crate's record reader
+//! over the source's ranged reads and chunk cache): its control records, and its audio placed
+//! on the session clock (gaps filled with silence, never collapsed), streamed so memory stays
+//! bounded whatever the call length. Also how a call is opened, closed or crashed.
 
 use calltape_format::{Archive, Filter, FormatError, Record, TimedRecord, Track};
 
@@ -57,7 +58,8 @@ pub fn sample_at(ns: u64, rate: u32) -> u64 {
 
 /// Streams the audio of `track_id` between `from_ns` and `to_ns` to `sink`, in order, as
 /// interleaved samples: exactly `(sample_at(to) - sample_at(from)) * channels` samples in
-/// all, silence where nothing was recorded. One chunk is in memory at a time.
+/// all, silence where nothing was recorded. Memory stays bounded: the reader's read-ahead and
+/// the source's chunk cache (where the decoded chunks stay for the next view of the range).
 pub async fn stream_audio(
     src: &ArchiveSource,
     archive: &Archive,

@@ -402,10 +402,9 @@ impl ArchiveSource {
         let _io = self.io.lock().await;
         let missing: Vec<Range<u64>> = {
             let held = self.fetched_lock();
-            let mut m: Vec<Range<u64>> = ranges.iter().flat_map(|r| held.missing(r)).collect();
-            m.sort_by_key(|r| r.start);
-            m.dedup();
-            m
+            // overlapping asks are fetched once
+            let m: Vec<Range<u64>> = ranges.iter().flat_map(|r| held.missing(r)).collect();
+            calltape_format::records::coalesce_ranges(m, 0, u64::MAX)
         };
         let fetched: Vec<(u64, Bytes)> = futures::stream::iter(missing)
             .map(|r| async move { self.fetch(r.clone()).await.map(|b| (r.start, b)) })
@@ -662,5 +661,78 @@ impl Read for ChannelReader {
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current.split_to(n));
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(spans: &[(u64, u64)]) -> Fetched {
+        let mut f = Fetched {
+            budget: FETCHED_BUDGET,
+            used: 0,
+            tick: 0,
+            spans: Vec::new(),
+        };
+        for &(start, len) in spans {
+            let bytes: Vec<u8> = (start..start + len).map(|i| i as u8).collect();
+            f.insert(start, Bytes::from(bytes));
+        }
+        f
+    }
+
+    #[test]
+    fn only_the_holes_between_held_spans_are_missing() {
+        let k = 10_000;
+        let f = held(&[(k, k), (3 * k, k)]);
+        assert_eq!(
+            f.missing(&(0..5 * k)),
+            vec![0..k, 2 * k..3 * k, 4 * k..5 * k]
+        );
+        assert_eq!(f.missing(&(k + 1..k + 9)), Vec::<Range<u64>>::new());
+        assert_eq!(f.missing(&(k + 5..3 * k + 5)), vec![2 * k..3 * k]);
+        // holes a few bytes apart are one request
+        let f = held(&[(100, 10)]);
+        assert_eq!(f.missing(&(0..500)), vec![0..500]);
+    }
+
+    #[test]
+    fn bytes_are_gathered_from_the_batch_and_the_held_spans() {
+        let f = held(&[(0, 100), (200, 100)]);
+        let batch: Vec<(u64, Bytes)> = vec![(100, (100u64..200).map(|i| i as u8).collect())];
+        let got = gather(&(50..250), &batch, &f).unwrap();
+        let want: Vec<u8> = (50u64..250).map(|i| i as u8).collect();
+        assert_eq!(&got[..], &want[..]);
+        assert!(gather(&(250..350), &batch, &f).is_none());
+    }
+
+    #[test]
+    fn overlapping_reads_fetch_each_byte_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bytes");
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let src = ArchiveSource::connect(&Location::File(path)).await.unwrap();
+            let got = src.read_ranges(vec![0..4_000, 2_000..6_000]).await.unwrap();
+            assert_eq!(&got[1].1[..], &data[2_000..6_000]);
+            assert_eq!(src.stats().1, 6_000);
+            // inside what was read: nothing more is fetched
+            assert_eq!(
+                &src.read(1_000..5_500).await.unwrap()[..],
+                &data[1_000..5_500]
+            );
+            // half held, half new: only the new half is fetched
+            assert_eq!(
+                &src.read(5_000..9_000).await.unwrap()[..],
+                &data[5_000..9_000]
+            );
+            assert_eq!(src.stats().1, 9_000);
+            assert!(src.read(9_000..10_001).await.is_err());
+        });
     }
 }
