@@ -190,6 +190,50 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Damage anywhere in the chunks (with the index intact, so the reader goes there) is an
+    /// error or a clean read, never a panic, through both the sans-io and the blocking paths.
+    #[test]
+    fn damaged_chunks_never_panic(
+        control in proptest::collection::vec(arb_control(), 1..40),
+        audio in proptest::collection::vec(arb_audio(), 0..20),
+        flips in proptest::collection::vec((any::<u32>(), any::<u8>()), 1..12),
+        filter in arb_filter(),
+        fetch in arb_fetch(),
+    ) {
+        let mut records = control;
+        records.extend(audio);
+        let mut bytes = write(&records, 300);
+        let archive = open(&mut Cursor::new(&bytes)).unwrap();
+        let data_end = archive.footer.summary_offset as usize;
+        for (at, x) in flips {
+            let i = 12 + at as usize % (data_end - 12);
+            bytes[i] ^= x | 1;
+        }
+        let _ = read_records(Cursor::new(&bytes), &archive, filter.clone());
+        let mut reader = RecordReader::new(&archive, filter).with_options(fetch);
+        let mut steps = 0;
+        while let Ok(Some(ev)) = reader.next_event() {
+            steps += 1;
+            prop_assert!(steps < 100_000);
+            if let ReadEvent::Need(ranges) = ev {
+                let mut taken = 0;
+                for r in ranges {
+                    match reader.feed(r.start, &bytes[r.start as usize..r.end as usize]) {
+                        Ok(n) => taken += n,
+                        Err(_) => break,
+                    }
+                }
+                if taken == 0 {
+                    break;
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn the_full_vector_reads_in_time_order_across_lanes() {
     for (name, bytes) in common::vectors() {
