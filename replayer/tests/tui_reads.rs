@@ -75,3 +75,30 @@ fn stepping_through_every_turn_reads_each_sample_about_once() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+#[test]
+fn the_first_view_of_a_long_call_takes_a_few_coalesced_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ten_minutes.calltape");
+    calltape_samples::synthetic::long_call(&path, 600);
+    let mut h = Harness::open(path.to_str().unwrap(), options(dir.path()), 120, 40).unwrap();
+    h.settle();
+    assert!(h.app.span.is_some() && h.app.energy.is_some());
+    let (from, to) = h.app.requested.span.unwrap();
+    let control_chunks = h
+        .app
+        .call
+        .archive
+        .index
+        .iter()
+        .filter(|e| e.lane == 0 && e.overlaps(from, to))
+        .count();
+    let (requests, bytes) = h.app.call.source.stats();
+    // one request per chunk before: the transcript alone spans this many control chunks
+    assert!(control_chunks > 60, "{control_chunks} control chunks");
+    assert!(
+        requests <= 8,
+        "{requests} requests ({bytes} bytes) for a first view over {control_chunks} control chunks"
+    );
+    assert!(bytes <= h.app.call.source.len());
+}
