@@ -3,7 +3,9 @@
 
 use std::io::Cursor;
 
-use calltape_format::{dump::dump, open, read_chunk, recover_to};
+use calltape_format::{
+    dump::dump, open, open_or_scan, read_chunk, read_records, recover_to, Filter,
+};
 
 #[test]
 fn fuzz_regressions_recover_to_clean_archives() {
@@ -19,6 +21,10 @@ fn fuzz_regressions_recover_to_clean_archives() {
             for e in &a.index {
                 let _ = read_chunk(&mut Cursor::new(&bytes), e);
             }
+            let _ = read_records(Cursor::new(&bytes), &a, Filter::all());
+        }
+        if let Ok((a, _)) = open_or_scan(&mut Cursor::new(&bytes)) {
+            let _ = read_records(Cursor::new(&bytes), &a, Filter::all());
         }
         let mut out = Vec::new();
         if recover_to(&bytes[..], &mut out).is_ok() {

@@ -1,34 +1,26 @@
-//! Reading a call's content through an [`ArchiveSource`]: its control records, and its audio
-//! placed on the session clock (gaps filled with silence, never collapsed), streamed chunk by
-//! chunk so memory stays bounded whatever the call length.
+//! Reading a call's content through an [`ArchiveSource`] (the format crate's record reader
+//! over the source's ranged reads and chunk cache): its control records, and its audio placed
+//! on the session clock (gaps filled with silence, never collapsed), streamed so memory stays
+//! bounded whatever the call length. Also how a call is opened, closed or crashed.
 
-use calltape_format::{Archive, Record, TimedRecord, Track};
+use calltape_format::{Archive, Filter, FormatError, Record, TimedRecord, Track};
 
 use crate::error::{AppError, Result};
 use crate::source::ArchiveSource;
 
 /// All control records (lane 0) of the call in time order.
 pub async fn control_records(src: &ArchiveSource, archive: &Archive) -> Result<Vec<TimedRecord>> {
-    let mut out = Vec::new();
-    for entry in archive.index.iter().filter(|e| e.lane == 0) {
-        out.extend(src.chunk(entry).await?.records);
-    }
-    out.sort_by_key(|r| r.time_ns);
-    Ok(out)
+    src.records(src.reader(archive, Filter::lane(0))).await
 }
 
-/// Control records of the chunks that name `turn`.
+/// Control records of the chunks that name `turn`, in time order.
 pub async fn turn_records(
     src: &ArchiveSource,
     archive: &Archive,
     turn: u32,
 ) -> Result<Vec<TimedRecord>> {
-    let mut out = Vec::new();
-    for entry in archive.chunks_for_turn(turn) {
-        out.extend(src.chunk(entry).await?.records);
-    }
-    out.sort_by_key(|r| r.time_ns);
-    Ok(out)
+    let chunks = archive.chunks_for_turn(turn).copied();
+    src.records(src.chunk_reader(chunks, Filter::all())).await
 }
 
 /// The track with `id`, or a usage error naming the tracks there are.
@@ -66,7 +58,8 @@ pub fn sample_at(ns: u64, rate: u32) -> u64 {
 
 /// Streams the audio of `track_id` between `from_ns` and `to_ns` to `sink`, in order, as
 /// interleaved samples: exactly `(sample_at(to) - sample_at(from)) * channels` samples in
-/// all, silence where nothing was recorded. One chunk is in memory at a time.
+/// all, silence where nothing was recorded. Memory stays bounded: the reader's read-ahead and
+/// the source's chunk cache (where the decoded chunks stay for the next view of the range).
 pub async fn stream_audio(
     src: &ArchiveSource,
     archive: &Archive,
@@ -90,29 +83,30 @@ pub async fn stream_audio(
             }
             Ok(())
         };
-    let entries: Vec<_> = archive
-        .chunks_in(track_id, from_ns, to_ns)
-        .copied()
-        .collect();
-    for entry in entries {
-        let chunk = src.chunk(&entry).await?;
-        for rec in chunk.records {
-            let Record::Audio(a) = rec.record else {
-                continue;
-            };
-            let a_end = a.first_sample + a.frames();
-            if a_end <= next || a.first_sample >= end {
-                continue; // before what we emitted (overlap) or after the range
-            }
-            emit_silence(a.first_sample.min(end), &mut next, &mut sink)?;
-            let skip = next - a.first_sample;
-            let take = a_end.min(end) - next;
-            let s = (skip * ch) as usize;
-            let t = (take * ch) as usize;
-            sink(&a.samples[s..s + t])?;
-            next += take;
+    // every frame of the chunks that meet the range, in time (= sample) order, through the
+    // call's chunk cache; a frame that starts before the range may still reach into it
+    let reader = src.chunk_reader(
+        archive.chunks_in(track_id, from_ns, to_ns).copied(),
+        Filter::all(),
+    );
+    src.drive(reader, |rec| {
+        let Record::Audio(a) = rec.record else {
+            return Ok(());
+        };
+        let a_end = a.first_sample + a.frames();
+        if a_end <= next || a.first_sample >= end {
+            return Ok(()); // before what we emitted (overlap) or after the range
         }
-    }
+        emit_silence(a.first_sample.min(end), &mut next, &mut sink)?;
+        let skip = next - a.first_sample;
+        let take = a_end.min(end) - next;
+        let s = (skip * ch) as usize;
+        let t = (take * ch) as usize;
+        sink(&a.samples[s..s + t])?;
+        next += take;
+        Ok(())
+    })
+    .await?;
     emit_silence(end, &mut next, &mut sink)?;
     Ok(end - first)
 }
@@ -135,7 +129,8 @@ pub async fn audio_range(
 }
 
 /// A call opened for reading: from its footer when it is closed, else from a forward scan
-/// of what a crash left (`scanned` says what was kept and lost).
+/// of what a crash left (`scanned` says what was kept and lost). Either way its records are
+/// read the same way, through the source's record reader and chunk cache.
 pub struct OpenedCall {
     pub source: ArchiveSource,
     /// The summary and chunk index. After a scan, the index points at the chunks found in
@@ -145,6 +140,8 @@ pub struct OpenedCall {
     pub scanned: Option<calltape_format::RecoveryReport>,
     /// Why the footer could not be used, when `scanned` is set.
     pub open_error: Option<String>,
+    /// The same, as the format error.
+    pub open_failure: Option<FormatError>,
 }
 
 impl OpenedCall {
@@ -154,44 +151,35 @@ impl OpenedCall {
     }
 }
 
-/// Opens `target` (path or URL): the footer path first (one ranged read), and when the
-/// footer is missing or damaged, a forward scan of the whole file.
+/// Opens `target` (path or URL): see [`open_location`].
 pub async fn open_call(target: &str) -> Result<OpenedCall> {
-    let location = crate::source::Location::parse(target)?;
-    let source = ArchiveSource::connect(&location).await?;
+    open_location(&crate::source::Location::parse(target)?).await
+}
+
+/// Opens a call: the footer path first (one ranged read), and when the footer is missing or
+/// damaged, a forward scan of the whole file (streamed from an object store).
+pub async fn open_location(location: &crate::source::Location) -> Result<OpenedCall> {
+    let source = ArchiveSource::connect(location).await?;
     match source.open().await {
         Ok(archive) => Ok(OpenedCall {
             source,
             archive,
             scanned: None,
             open_error: None,
+            open_failure: None,
         }),
-        Err(open_err) => {
-            let scan = source
-                .with_reader(calltape_format::scan)
-                .await?
-                .map_err(|e| source.format_err(e))?;
-            let archive = Archive {
-                footer: calltape_format::Footer {
-                    summary_offset: 0,
-                    index_offset: 0,
-                    chunk_count: scan.index.len() as u32,
-                    flags: 0,
-                },
-                summary: scan.summary,
-                index: scan.index,
-                file_len: source.len(),
-            };
-            let open_error = match &open_err {
-                AppError::Format { source, .. } => source.to_string(),
-                other => other.to_string(),
-            };
+        Err(AppError::Format { source: e, .. }) if calltape_format::recover::scan_can_help(&e) => {
+            let scan = source.scan().await?;
+            let report = scan.report.clone();
+            let archive = scan.into_archive(source.len());
             Ok(OpenedCall {
                 source,
                 archive,
-                scanned: Some(scan.report),
-                open_error: Some(open_error),
+                scanned: Some(report),
+                open_error: Some(e.to_string()),
+                open_failure: Some(e),
             })
         }
+        Err(e) => Err(e),
     }
 }

@@ -11,6 +11,9 @@
 //! request body is everything after the first `\r\n\r\n`. [`FaultProxy::requests`] lists the
 //! request lines seen, how much body went upstream and whether the outage cut them.
 //!
+//! In delay mode ([`FaultProxy::delay_each_response`]) it holds every response back by a
+//! fixed time, as a distant store would: for benchmarks of how many round trips a reader makes.
+//!
 //! Like `TestS3`, the proxy runs on its own OS thread and tokio runtime.
 //!
 //! ```no_run
@@ -60,6 +63,8 @@ struct State {
     body_total: u64,
     requests: Vec<ProxiedRequest>,
     refused: u64,
+    /// Added before each response is relayed.
+    delay: std::time::Duration,
 }
 
 #[derive(Debug)]
@@ -154,6 +159,13 @@ impl FaultProxy {
         let mut st = self.shared.state();
         st.down = false;
         st.trip_at = None;
+    }
+
+    /// Holds every response back by `delay` before relaying it (a fixed time added to each
+    /// request, as a far-away store adds a round trip); `Duration::ZERO` turns it off.
+    /// Applies to connections accepted from now on.
+    pub fn delay_each_response(&self, delay: std::time::Duration) {
+        self.shared.state().delay = delay;
     }
 
     /// Whether the outage is on.
@@ -266,10 +278,11 @@ async fn relay(shared: Arc<Shared>, client: TcpStream) {
         });
         st.requests.len() - 1
     };
+    let delay = shared.state().delay;
     let (client_rd, client_wr) = client.into_split();
     let (upstream_rd, upstream_wr) = upstream.into_split();
     let mut up = std::pin::pin!(forward_request(&shared, index, client_rd, upstream_wr));
-    let mut down = std::pin::pin!(forward_response(upstream_rd, client_wr));
+    let mut down = std::pin::pin!(forward_response(upstream_rd, client_wr, delay));
     let cut = tokio::select! {
         // the server answered and closed: the exchange is over
         _ = &mut down => false,
@@ -345,8 +358,16 @@ async fn forward_request(
     }
 }
 
-/// Copies the server's response back to the client until the server closes.
-async fn forward_response(mut from: OwnedReadHalf, mut to: OwnedWriteHalf) {
+/// Copies the server's response back to the client until the server closes, after
+/// holding it back by `delay`.
+async fn forward_response(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    delay: std::time::Duration,
+) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     if tokio::io::copy(&mut from, &mut to).await.is_ok() {
         let _ = to.shutdown().await;
     }

@@ -12,18 +12,15 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
-use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use calltape_format::call::{classify, TurnTimeline};
-use calltape_format::reader::TAIL_FETCH;
-use calltape_format::{
-    decode_chunk_frame, Archive, OpenStep, Opener, Record, Summary, TimedRecord,
-};
+use calltape_format::{Archive, Record, Summary};
 
 use crate::error::{AppError, Result};
-use crate::source::store_for_url;
+use crate::source::{store_for_url, ArchiveSource, Location};
 
 /// Requests in flight while indexing.
 pub const CONCURRENCY: usize = 32;
@@ -221,60 +218,33 @@ pub struct DeepRecords {
     pub usage: Vec<calltape_format::Usage>,
 }
 
-async fn open_tail(
-    store: &dyn ObjectStore,
-    path: &StorePath,
-    size: u64,
-) -> std::result::Result<Archive, String> {
-    if size < 52 {
-        return Err(format!("{size} bytes: too short to be a closed archive"));
-    }
-    // the listing gave the size: ask for exactly the tail (one request, and servers that
-    // mishandle a suffix longer than the object are not a problem)
-    let got = store
-        .get_opts(
-            path,
-            GetOptions {
-                range: Some(GetRange::Bounded(size.saturating_sub(TAIL_FETCH)..size)),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| format!("read failed: {e}"))?;
-    let start = got.range.start;
-    let len = got.meta.size;
-    let bytes = got.bytes().await.map_err(|e| format!("read failed: {e}"))?;
-    let mut opener = Opener::new(len);
-    let mut step = opener.feed(start, &bytes).map_err(|e| e.to_string())?;
-    loop {
-        match step {
-            OpenStep::Ready(a) => return Ok(*a),
-            OpenStep::Need(range) => {
-                let more = store
-                    .get_range(path, range.clone())
-                    .await
-                    .map_err(|e| format!("read failed: {e}"))?;
-                step = opener.feed(range.start, &more).map_err(|e| e.to_string())?;
-            }
-        }
+/// Why an archive could not be read, as the `damaged` table says it.
+fn reason(e: AppError) -> String {
+    match e {
+        AppError::Format { source, .. } => source.to_string(),
+        AppError::Store { message, .. } => format!("read failed: {message}"),
+        other => format!("read failed: {other}"),
     }
 }
 
+/// Opens an archive from its tail: the listing gave the size, so the first request asks
+/// for exactly the tail (servers that mishandle a suffix longer than the object are not a
+/// problem).
+async fn open_tail(source: &ArchiveSource) -> std::result::Result<Archive, String> {
+    let size = source.len();
+    if size < 52 {
+        return Err(format!("{size} bytes: too short to be a closed archive"));
+    }
+    source.open().await.map_err(reason)
+}
+
 async fn read_deep(
-    store: &dyn ObjectStore,
-    path: &StorePath,
+    source: &ArchiveSource,
     archive: &Archive,
 ) -> std::result::Result<DeepRecords, String> {
-    let mut records: Vec<TimedRecord> = Vec::new();
-    for entry in archive.index.iter().filter(|e| e.lane == 0) {
-        let bytes = store
-            .get_range(path, entry.frame_range())
-            .await
-            .map_err(|e| format!("read failed: {e}"))?;
-        let chunk = decode_chunk_frame(entry, &bytes).map_err(|e| e.to_string())?;
-        records.extend(chunk.records);
-    }
-    records.sort_by_key(|r| r.time_ns);
+    let records = crate::call::control_records(source, archive)
+        .await
+        .map_err(reason)?;
     let timeline = TurnTimeline::of(&archive.summary);
     let mut deep = DeepRecords::default();
     for r in records {
@@ -320,10 +290,16 @@ async fn fetch(
     location: String,
     deep: bool,
 ) -> Fetched {
-    match open_tail(store.as_ref(), &meta.location, meta.size).await {
+    let source = ArchiveSource::for_object(
+        Location::parse(&location).unwrap_or_else(|_| Location::File(PathBuf::from(&location))),
+        store,
+        meta.location.clone(),
+        meta.size,
+    );
+    match open_tail(&source).await {
         Ok(archive) => {
             let deep_records = if deep {
-                match read_deep(store.as_ref(), &meta.location, &archive).await {
+                match read_deep(&source, &archive).await {
                     Ok(d) => Some(d),
                     Err(reason) => {
                         return Fetched::Damaged {

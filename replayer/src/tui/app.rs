@@ -3,11 +3,10 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use calltape_format::{TurnId, TurnSummary};
 
-use super::chunk_cache::{ChunkCache, DEFAULT_BUDGET};
 use super::jobs::{Job, JobEnv};
 use super::model::{turn_anchor, EnergyView, SearchHit, SpanData, TurnDetail};
 use super::opening::LoadedCall;
@@ -132,7 +131,6 @@ pub const TURN_CACHE: usize = 16;
 
 pub struct App {
     pub call: Arc<LoadedCall>,
-    pub cache: Arc<Mutex<ChunkCache>>,
     pub opts: Options,
     /// Terminal size (columns, rows).
     pub size: (u16, u16),
@@ -164,7 +162,6 @@ impl App {
     pub fn new(call: Arc<LoadedCall>, opts: Options, size: (u16, u16)) -> App {
         let mut app = App {
             call,
-            cache: Arc::new(Mutex::new(ChunkCache::new(DEFAULT_BUDGET))),
             opts,
             size,
             selected: None,
@@ -262,7 +259,6 @@ impl App {
     pub fn env(&self) -> JobEnv {
         JobEnv {
             call: self.call.clone(),
-            cache: self.cache.clone(),
         }
     }
 }

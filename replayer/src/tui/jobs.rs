@@ -5,27 +5,26 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 
 use calltape_format::call::activity::{
     samples_per_frame, segments, EnvelopeBuilder, MeasuredGap, TurnGap,
 };
 use calltape_format::call::TurnTimeline;
-use calltape_format::{ChunkEntry, Record, Speaker, TimedRecord, TurnId};
+use calltape_format::{ChunkEntry, Filter, Record, Speaker, TimedRecord, TurnId};
 
 use crate::error::Result;
 
-use super::chunk_cache::ChunkCache;
 use super::model::{EnergyView, SearchHit, SpanData, TurnDetail};
 use super::opening::{LoadedCall, TempFile};
 use super::player::write_wav;
 use crate::export::wav::TrackChoice;
 
-/// What a job needs besides its own parameters: the call snapshot and the chunk cache.
+/// What a job needs besides its own parameters: the call snapshot (whose source holds the
+/// chunk cache every job shares).
 #[derive(Clone)]
 pub struct JobEnv {
     pub call: Arc<LoadedCall>,
-    pub cache: Arc<Mutex<ChunkCache>>,
 }
 
 /// Kinds of job; a new job of a kind replaces the one still running.
@@ -147,8 +146,7 @@ async fn run(env: &JobEnv, job: Job) -> Result<JobResult> {
         }
         Job::Energy { from_ns, to_ns } => {
             let frame_ns = ((to_ns - from_ns) / MAX_ENERGY_FRAMES).max(10_000_000);
-            let user = envelope(call, Speaker::User, from_ns, to_ns, frame_ns).await?;
-            let agent = envelope(call, Speaker::Agent, from_ns, to_ns, frame_ns).await?;
+            let (user, agent) = envelopes(call, from_ns, to_ns, frame_ns).await?;
             Ok(JobResult::Energy(Arc::new(EnergyView {
                 from_ns,
                 to_ns,
@@ -173,23 +171,22 @@ async fn run(env: &JobEnv, job: Job) -> Result<JobResult> {
             let needle = query.to_lowercase();
             let timeline = TurnTimeline::of(&call.archive.summary);
             let mut hits = Vec::new();
-            // read directly: a search touches every control chunk once, caching would only evict
-            for e in call.archive.index.iter().filter(|e| e.lane == 0) {
-                let chunk = call.source.chunk(e).await?;
-                for r in &chunk.records {
-                    if let Record::Transcript(t) = &r.record {
-                        let found = t.text.to_lowercase().contains(&needle)
-                            || t.heard_text
-                                .as_ref()
-                                .is_some_and(|h| h.to_lowercase().contains(&needle));
-                        if found && t.is_final {
-                            let at_ns = t.start_ns.unwrap_or(r.time_ns);
-                            let turn = timeline.turn_of(r);
-                            hits.push(SearchHit { at_ns, turn });
-                        }
+            let src = &call.source;
+            src.drive(src.reader(&call.archive, Filter::lane(0)), |r| {
+                if let Record::Transcript(t) = &r.record {
+                    let found = t.text.to_lowercase().contains(&needle)
+                        || t.heard_text
+                            .as_ref()
+                            .is_some_and(|h| h.to_lowercase().contains(&needle));
+                    if found && t.is_final {
+                        let at_ns = t.start_ns.unwrap_or(r.time_ns);
+                        let turn = timeline.turn_of(&r);
+                        hits.push(SearchHit { at_ns, turn });
                     }
                 }
-            }
+                Ok(())
+            })
+            .await?;
             hits.sort_by_key(|h| h.at_ns);
             hits.dedup();
             Ok(JobResult::Search { query, hits })
@@ -214,23 +211,26 @@ async fn run(env: &JobEnv, job: Job) -> Result<JobResult> {
     }
 }
 
-/// Control records of `entries`, through the cache, in time order.
+/// Control records of `entries`, through the call's chunk cache, in time order.
 async fn control_records(env: &JobEnv, entries: &[ChunkEntry]) -> Result<Vec<TimedRecord>> {
-    let mut out = Vec::new();
-    for e in entries {
-        let cached = env.cache.lock().expect("cache lock").get(e);
-        let chunk = match cached {
-            Some(c) => c,
-            None => {
-                let c = Arc::new(env.call.source.chunk(e).await?);
-                env.cache.lock().expect("cache lock").insert(e, c.clone());
-                c
-            }
-        };
-        out.extend(chunk.records.iter().cloned());
-    }
-    out.sort_by_key(|r| r.time_ns);
-    Ok(out)
+    let src = &env.call.source;
+    src.records(src.chunk_reader(entries.iter().copied(), Filter::all()))
+        .await
+}
+
+/// RMS envelopes of the user's and the agent's first tracks, read together (the bytes of
+/// both come in the same ranged requests, and their decoded chunks stay in the cache for
+/// the next view of the same time).
+async fn envelopes(
+    call: &LoadedCall,
+    from_ns: u64,
+    to_ns: u64,
+    frame_ns: u64,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    futures::try_join!(
+        envelope(call, Speaker::User, from_ns, to_ns, frame_ns),
+        envelope(call, Speaker::Agent, from_ns, to_ns, frame_ns)
+    )
 }
 
 /// RMS envelope of the first track of `role`; empty when the call has none.

@@ -5,7 +5,6 @@
 
 pub mod action;
 pub mod app;
-pub mod chunk_cache;
 /// Drives the app on a test backend; for this crate's tests only (feature `test-harness`).
 #[cfg(feature = "test-harness")]
 pub mod harness;

@@ -3,19 +3,14 @@
 //! recorded, followed live. The result is one immutable [`LoadedCall`] snapshot.
 
 use std::fs::File;
-use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use calltape_format::frame::FrameKind;
-use calltape_format::scan::{FrameScanner, Scanned};
-use calltape_format::summary::SummaryBuilder;
-use calltape_format::{chunk::decode_chunk, Archive, ChunkEntry, Footer, FormatError, Header};
-use futures::StreamExt;
-use object_store::ObjectStoreExt;
+use calltape_format::{Archive, ArchiveScanner, FormatError};
 
 use crate::error::{AppError, Result};
-use crate::source::{store_for_url, ArchiveSource, Location};
+use crate::source::{ArchiveSource, Location};
 
 /// A call as the replayer sees it: where its bytes are, its summary and chunk index, and
 /// what the user must know about how it was opened.
@@ -28,8 +23,6 @@ pub struct LoadedCall {
     pub notice: Option<String>,
     /// Set while following a call that is still being recorded.
     pub live: Option<LiveState>,
-    /// A downloaded copy (damaged remote archives), deleted when the call is dropped.
-    _download: Option<Arc<TempFile>>,
 }
 
 /// Progress of a followed recording.
@@ -77,122 +70,39 @@ pub fn resolve_session(id: &str, catalog: Option<&Path>) -> Result<Location> {
     }
 }
 
-/// Opens a closed archive from its tail; a damaged or unclosed one is recovered by scanning
-/// forward (a remote one is first downloaded to a temporary file).
+/// Opens a closed archive from its tail; a damaged or unclosed one is read through a forward
+/// scan (streamed from an object store), with a notice saying what was recovered. The same
+/// opening as the CLI's ([`crate::call::open_location`]).
 pub async fn open_call(location: &Location) -> Result<LoadedCall> {
-    let source = ArchiveSource::connect(location).await?;
-    match source.open().await {
-        Ok(archive) => {
-            let notice = archive.summary.recovery.as_ref().map(|r| {
-                format!(
-                    "RECOVERED archive: {} chunks kept, {} bytes lost ({})",
-                    r.chunks_kept, r.lost_bytes, r.reason
-                )
-            });
-            Ok(LoadedCall {
-                source: Arc::new(source),
-                archive,
-                location: location.to_string(),
-                notice,
-                live: None,
-                _download: None,
-            })
-        }
-        Err(AppError::Format { source: e, .. }) if recoverable(&e) => {
-            let open_error = match e {
+    let opened = crate::call::open_location(location).await?;
+    let notice = match (&opened.scanned, &opened.open_failure) {
+        (Some(r), Some(e)) => {
+            let why = match e {
                 FormatError::NoFooter => "not closed: no footer".to_string(),
                 e => e.to_string(),
             };
-            recover(location, source, &open_error).await
+            Some(format!(
+                "DAMAGED archive ({why}): showing what could be recovered, {} chunks / {} records up to {}; {} bytes lost ({}). `calltape recover` repairs it.",
+                r.chunks_kept,
+                r.records_kept,
+                crate::export::units::format_clock_tenths(r.last_time_ns),
+                r.lost_bytes,
+                if r.reason.is_empty() { "no footer" } else { &r.reason },
+            ))
         }
-        Err(e) => Err(e),
-    }
-}
-
-fn recoverable(e: &FormatError) -> bool {
-    !matches!(
-        e,
-        FormatError::NotAnArchive | FormatError::UnsupportedVersion { .. } | FormatError::Io(_)
-    )
-}
-
-async fn recover(location: &Location, source: ArchiveSource, why: &str) -> Result<LoadedCall> {
-    let (path, download) = match location {
-        Location::File(p) => (p.clone(), None),
-        Location::Url(url) => {
-            let tmp = TempFile::new("calltape-recover", "calltape");
-            download_to(url, &tmp.0).await?;
-            (tmp.0.clone(), Some(Arc::new(tmp)))
-        }
-    };
-    let path2 = path.clone();
-    let scanned = tokio::task::spawn_blocking(move || {
-        let f = File::open(&path2)?;
-        calltape_format::scan(BufReader::with_capacity(1 << 20, f))
-    })
-    .await
-    .map_err(|e| AppError::Other(format!("recovery scan failed: {e}")))?
-    .map_err(|e| source.format_err(e))?;
-    let source = match &download {
-        Some(_) => ArchiveSource::connect(&Location::File(path)).await?,
-        None => source,
-    };
-    let r = &scanned.report;
-    let notice = format!(
-        "DAMAGED archive ({why}): showing what could be recovered, {} chunks / {} records up to {}; {} bytes lost ({}). `calltape recover` repairs it.",
-        r.chunks_kept,
-        r.records_kept,
-        crate::export::units::format_clock_tenths(r.last_time_ns),
-        r.lost_bytes,
-        if r.reason.is_empty() { "no footer" } else { &r.reason },
-    );
-    let archive = Archive {
-        footer: synthetic_footer(r.kept_bytes, scanned.index.len()),
-        summary: scanned.summary,
-        index: scanned.index,
-        file_len: source.len(),
+        _ => opened.archive.summary.recovery.as_ref().map(|r| {
+            format!(
+                "RECOVERED archive: {} chunks kept, {} bytes lost ({})",
+                r.chunks_kept, r.lost_bytes, r.reason
+            )
+        }),
     };
     Ok(LoadedCall {
-        source: Arc::new(source),
-        archive,
+        source: Arc::new(opened.source),
+        archive: opened.archive,
         location: location.to_string(),
-        notice: Some(notice),
+        notice,
         live: None,
-        _download: download,
-    })
-}
-
-fn synthetic_footer(end: u64, chunks: usize) -> Footer {
-    Footer {
-        summary_offset: end,
-        index_offset: end,
-        chunk_count: chunks as u32,
-        flags: calltape_format::frame::FLAG_RECOVERED,
-    }
-}
-
-async fn download_to(url: &url::Url, dest: &Path) -> Result<()> {
-    use std::io::Write;
-    let (store, path) = store_for_url(url)?;
-    let got = store
-        .get(&path)
-        .await
-        .map_err(|e| AppError::store(url.as_str(), e))?;
-    let mut out = std::io::BufWriter::new(File::create(dest).map_err(|e| AppError::Io {
-        what: format!("create {}", dest.display()),
-        source: e,
-    })?);
-    let mut stream = got.into_stream();
-    while let Some(bytes) = stream.next().await {
-        let bytes = bytes.map_err(|e| AppError::store(url.as_str(), e))?;
-        out.write_all(&bytes).map_err(|e| AppError::Io {
-            what: format!("write {}", dest.display()),
-            source: e,
-        })?;
-    }
-    out.flush().map_err(|e| AppError::Io {
-        what: format!("write {}", dest.display()),
-        source: e,
     })
 }
 
@@ -223,17 +133,14 @@ impl Drop for TempFile {
     }
 }
 
-/// Follows a spool file while the recorder appends to it: reads the new bytes, scans whole
-/// frames out of them (a partly written frame waits for the next poll), and rebuilds the turn
-/// table from the records of each new chunk.
+/// Follows a spool file while the recorder appends to it: reads the new bytes and hands
+/// them to the format crate's forward scanner (a partly written frame waits for the next
+/// poll), which rebuilds the turn table and chunk index from each new chunk.
 pub struct Follower {
     path: PathBuf,
     file: File,
     read_pos: u64,
-    scanner: FrameScanner,
-    builder: Option<SummaryBuilder>,
-    index: Vec<ChunkEntry>,
-    finished: bool,
+    scanner: ArchiveScanner,
     error: Option<String>,
 }
 
@@ -247,17 +154,22 @@ impl Follower {
             path: path.to_path_buf(),
             file,
             read_pos: 0,
-            scanner: FrameScanner::new(),
-            builder: None,
-            index: Vec::new(),
-            finished: false,
+            scanner: ArchiveScanner::new(),
             error: None,
         })
     }
 
     /// True once the recorder closed the file or the scan hit damage: nothing more will come.
     pub fn done(&self) -> bool {
-        self.finished || self.error.is_some()
+        self.scanner.finished() || self.error.is_some()
+    }
+
+    fn state(&self) -> (u64, usize, bool) {
+        (
+            self.scanner.good_end(),
+            self.scanner.index().len(),
+            self.scanner.header().is_some(),
+        )
     }
 
     /// Reads what was appended since the last poll. Returns a new snapshot when something
@@ -266,25 +178,11 @@ impl Follower {
         if self.done() {
             return Ok(None);
         }
-        let before = (
-            self.scanner.good_end(),
-            self.index.len(),
-            self.builder.is_some(),
-        );
+        let before = self.state();
         self.read_new()?;
-        let changed = (
-            self.scanner.good_end(),
-            self.index.len(),
-            self.builder.is_some(),
-        ) != before
-            || self.done();
-        if !changed {
+        if self.state() == before && !self.done() {
             return Ok(None);
         }
-        let Some(builder) = &self.builder else {
-            return Ok(None);
-        };
-        let summary = builder.build();
         let good = self.scanner.good_end();
         // the recorder may rename `x.calltape.part` to `x.calltape` when it closes
         let path = if self.path.exists() {
@@ -294,116 +192,62 @@ impl Follower {
             PathBuf::from(s.strip_suffix(".part").unwrap_or(&s).to_string())
         };
         let source = ArchiveSource::connect(&Location::File(path)).await?;
-        let archive = Archive {
-            footer: synthetic_footer(good, self.index.len()),
-            summary,
-            index: self.index.clone(),
-            file_len: source.len(),
+        let Some(mut archive) = self.scanner.archive(source.len()) else {
+            return Ok(None);
         };
+        // a followed file is shown as recovered until it is closed, as before
+        archive.footer.flags |= calltape_format::frame::FLAG_RECOVERED;
+        let error = self
+            .error
+            .clone()
+            .or(self.scanner.stopped().map(str::to_string));
         Ok(Some(LoadedCall {
             source: Arc::new(source),
             archive,
             location: self.path.display().to_string(),
-            notice: self
-                .error
+            notice: error
                 .as_ref()
                 .map(|e| format!("DAMAGED spool file: stopped following at {e}")),
             live: Some(LiveState {
                 path: self.path.clone(),
                 good_bytes: good,
-                finished: self.finished,
-                error: self.error.clone(),
+                finished: self.scanner.intact(),
+                error,
             }),
-            _download: None,
         }))
     }
 
     fn read_new(&mut self) -> Result<()> {
-        let io = |e| AppError::Io {
-            what: format!("read {}", self.path.display()),
+        let io = |path: &Path, e| AppError::Io {
+            what: format!("read {}", path.display()),
             source: e,
         };
-        self.file.seek(SeekFrom::Start(self.read_pos)).map_err(io)?;
+        self.file
+            .seek(SeekFrom::Start(self.read_pos))
+            .map_err(|e| io(&self.path, e))?;
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = self.file.read(&mut buf).map_err(|e| AppError::Io {
-                what: format!("read {}", self.path.display()),
-                source: e,
-            })?;
+            let n = self.file.read(&mut buf).map_err(|e| io(&self.path, e))?;
             if n == 0 {
                 break;
             }
             self.read_pos += n as u64;
             self.scanner.push(&buf[..n]);
-            self.drain()?;
+            // take every complete frame out (the scanner keeps the index and summary)
+            loop {
+                match self.scanner.next_frame() {
+                    Ok(Some(_)) => {}
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
             if self.done() {
                 break;
             }
         }
         Ok(())
-    }
-
-    fn drain(&mut self) -> Result<()> {
-        loop {
-            match self.scanner.next_unit() {
-                Ok(None) => return Ok(()),
-                Ok(Some(Scanned::Footer { .. })) => {
-                    self.finished = true;
-                    return Ok(());
-                }
-                Ok(Some(Scanned::Frame {
-                    kind,
-                    offset,
-                    payload,
-                })) => match kind {
-                    FrameKind::Header if self.builder.is_none() => {
-                        let header: Header = serde_json::from_slice(&payload).map_err(|e| {
-                            AppError::Other(format!(
-                                "{}: bad header frame: {e}",
-                                self.path.display()
-                            ))
-                        })?;
-                        self.builder = Some(SummaryBuilder::new(header));
-                    }
-                    FrameKind::Chunk => {
-                        let Some(b) = self.builder.as_mut() else {
-                            self.error =
-                                Some(format!("a chunk before the header at byte {offset}"));
-                            return Ok(());
-                        };
-                        match decode_chunk(&payload, offset) {
-                            Ok(chunk) => {
-                                for r in &chunk.records {
-                                    b.observe(r);
-                                }
-                                let h = chunk.header;
-                                self.index.push(ChunkEntry {
-                                    lane: h.lane,
-                                    start_ns: h.start_ns,
-                                    end_ns: h.end_ns,
-                                    offset,
-                                    compressed_len: (payload.len()
-                                        - calltape_format::chunk::CHUNK_HEADER_LEN)
-                                        as u32,
-                                    uncompressed_len: h.uncompressed_len,
-                                    record_count: h.record_count,
-                                    first_turn: h.first_turn,
-                                    last_turn: h.last_turn,
-                                });
-                            }
-                            Err(e) => {
-                                self.error = Some(e.to_string());
-                                return Ok(());
-                            }
-                        }
-                    }
-                    _ => {}
-                },
-                Err(e) => {
-                    self.error = Some(e.to_string());
-                    return Ok(());
-                }
-            }
-        }
     }
 }
