@@ -1,12 +1,12 @@
-//! The calltape replayer and CLI as a library: archive sources (file or object store),
-//! call reading, the terminal UI, the catalog and exports; the importers are the
-//! `calltape-import` crate. The `calltape` binary
-//! (main.rs) only parses arguments and dispatches to [`cli`].
+//! The `calltape` binary as a library: its commands ([`cli`]), the terminal UI ([`tui`]) and
+//! the exports ([`export`]). It is cut along its seams into crates: the read layer
+//! (`calltape-read`: sources, calls, errors, units), the catalog (`calltape-catalog`) and the
+//! importers (`calltape-import`); their modules are re-exported here under their old paths.
+//! The `calltape` binary (main.rs) only parses arguments and dispatches to [`cli`].
 
-pub mod call;
-pub mod catalog;
+pub use calltape_catalog as catalog;
+pub use calltape_read::{call, error, source};
+
 pub mod cli;
-pub mod error;
 pub mod export;
-pub mod source;
 pub mod tui;

@@ -2,14 +2,14 @@
 //! (text, JSON, SRT, WebVTT), Perfetto traces, OTLP spans; plus the plain-text tables,
 //! units and progress bars the non-TUI commands share.
 
+pub use calltape_read::{progress, units};
+
 pub mod audio_gap;
 pub mod json_diff;
 pub mod otlp;
 pub mod perfetto;
-pub mod progress;
 pub mod table;
 pub mod transcript;
-pub mod units;
 pub mod wav;
 
 /// Prints `value` as pretty JSON on stdout.

@@ -5,7 +5,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use crate::error::{AppError, Result};
+use calltape_read::error::{AppError, Result};
 
 /// Which sessions to look at. All filters combine with AND.
 #[derive(Debug, Clone, Default)]

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::error::{AppError, Result};
+use calltape_read::error::{AppError, Result};
 
 /// Bumped when the schema changes; an older catalog is rebuilt (it is only a cache of what
 /// the archives hold).

@@ -12,7 +12,7 @@ pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{AppError, Result};
+use calltape_read::error::{AppError, Result};
 
 /// Environment variable naming the catalog file.
 pub const CATALOG_ENV: &str = "CALLTAPE_CATALOG";

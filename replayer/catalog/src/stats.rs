@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::prices::{Cost, Prices, UsageSums};
 use super::query::Filter;
-use crate::error::{AppError, Result};
+use calltape_read::error::{AppError, Result};
 
 /// How to split the numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

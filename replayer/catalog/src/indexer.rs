@@ -19,8 +19,8 @@ use serde::Serialize;
 use calltape_format::call::{classify, TurnTimeline};
 use calltape_format::{Archive, Record, Summary};
 
-use crate::error::{AppError, Result};
-use crate::source::{store_for_url, ArchiveSource, Location};
+use calltape_read::error::{AppError, Result};
+use calltape_read::source::{store_for_url, ArchiveSource, Location};
 
 /// Requests in flight while indexing.
 pub const CONCURRENCY: usize = 32;
@@ -110,9 +110,9 @@ fn root_for(target: &str) -> Result<Root> {
             single,
         });
     }
-    let path = match crate::source::Location::parse(target)? {
-        crate::source::Location::File(p) => p,
-        crate::source::Location::Url(_) => unreachable!("file URLs become paths"),
+    let path = match calltape_read::source::Location::parse(target)? {
+        calltape_read::source::Location::File(p) => p,
+        calltape_read::source::Location::Url(_) => unreachable!("file URLs become paths"),
     };
     let abs = path.canonicalize().map_err(|e| AppError::Io {
         what: format!("cannot index {}", path.display()),
@@ -242,7 +242,7 @@ async fn read_deep(
     source: &ArchiveSource,
     archive: &Archive,
 ) -> std::result::Result<DeepRecords, String> {
-    let records = crate::call::control_records(source, archive)
+    let records = calltape_read::call::control_records(source, archive)
         .await
         .map_err(reason)?;
     let timeline = TurnTimeline::of(&archive.summary);
@@ -337,7 +337,7 @@ pub async fn index(
     let started = Instant::now();
     let mut report = IndexReport::default();
     let known = known(conn)?;
-    let spinner = crate::export::progress::spinner("listing");
+    let spinner = calltape_read::progress::spinner("listing");
     // list every root first
     let mut work: Vec<(Arc<dyn ObjectStore>, ObjectMeta, String)> = Vec::new();
     let mut listed_prefixes: Vec<(String, HashSet<String>)> = Vec::new();
@@ -380,7 +380,7 @@ pub async fn index(
         })
         .collect();
     report.unchanged = report.listed - todo.len() as u64;
-    let bar = crate::export::progress::bar(todo.len() as u64, "indexing");
+    let bar = calltape_read::progress::bar(todo.len() as u64, "indexing");
     let deep = opts.deep;
     let mut results = futures::stream::iter(todo)
         .map(|(store, meta, location)| tokio::spawn(fetch(store, meta, location, deep)))
@@ -662,7 +662,7 @@ pub fn insert_session(
                     c.is_error,
                     c.start_ns as f64 / 1e6,
                     c.end_ns.saturating_sub(c.start_ns) as f64 / 1e6,
-                    crate::export::units::preview(&c.output.to_string(), 500),
+                    calltape_read::units::preview(&c.output.to_string(), 500),
                 ])
                 .map_err(cat)?;
         }

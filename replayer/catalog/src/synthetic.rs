@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::params;
 
 use super::schema;
-use crate::error::Result;
+use calltape_read::error::Result;
 
 /// Creates or extends the catalog at `path` with `calls` synthetic calls (ids `syn-NNNNNN`).
 pub fn fill(path: &Path, calls: i64) -> Result<()> {
