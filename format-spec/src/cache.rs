@@ -8,13 +8,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::chunk::Chunk;
 use crate::index::ChunkEntry;
 
-/// Default budget: 64 MiB of decoded chunks (about 17 minutes of two 16 kHz tracks).
-pub const DEFAULT_CACHE_BUDGET: u64 = 64 << 20;
+/// Default budget: 32 MiB of decoded chunks (about 8 minutes of two 16 kHz tracks).
+pub const DEFAULT_CACHE_BUDGET: u64 = 32 << 20;
 
-/// Bytes a decoded chunk is charged in the cache: its inflated body plus a fixed cost per
-/// record (the decoded form's bookkeeping).
+/// Bytes a decoded chunk is charged in the cache, an estimate of what it holds in memory:
+/// audio samples take what they took inflated; control records, parsed from JSON into
+/// strings and maps, about four times their JSON; plus a fixed cost per record.
 pub fn decoded_size(entry: &ChunkEntry) -> u64 {
-    u64::from(entry.uncompressed_len) + 64 * u64::from(entry.record_count) + 256
+    let body = u64::from(entry.uncompressed_len);
+    let body = if entry.lane == 0 { 4 * body } else { body };
+    body + 128 * u64::from(entry.record_count) + 256
 }
 
 /// Decoded chunks keyed by their offset in the archive. Internally locked, so one cache is
@@ -165,9 +168,9 @@ mod tests {
 
     #[test]
     fn evicts_least_recently_used_within_budget() {
-        // each entry is charged 1000 - 256 + 256 = 1000 bytes
+        // each entry (lane 0, no records) is charged 4 * 186 + 256 = 1000 bytes
         let cache = ChunkCache::new(2_500);
-        let (a, b, c) = (entry(1, 744), entry(2, 744), entry(3, 744));
+        let (a, b, c) = (entry(1, 186), entry(2, 186), entry(3, 186));
         cache.insert(&a, chunk());
         cache.insert(&b, chunk());
         assert!(cache.get(&a).is_some()); // a is now newer than b

@@ -105,8 +105,9 @@ pub struct FetchOptions {
     pub max_gap: u64,
     /// A coalesced range stops growing at this size (a single larger frame is still one range).
     pub max_request: u64,
-    /// Chunks asked for ahead of the merge, in frame bytes (at least the one chunk the merge
-    /// waits for). Bounds the decoded chunks held that were fed but not merged yet.
+    /// Bytes asked for at once, gaps included (at least the one chunk the merge waits for).
+    /// Bounds the bytes a caller holds per answer and the decoded chunks held that were fed
+    /// but not merged yet.
     pub read_ahead: u64,
 }
 
@@ -114,8 +115,8 @@ impl Default for FetchOptions {
     fn default() -> Self {
         FetchOptions {
             max_gap: 64 << 10,
-            max_request: 4 << 20,
-            read_ahead: 8 << 20,
+            max_request: 1 << 20,
+            read_ahead: 4 << 20,
         }
     }
 }
@@ -382,21 +383,40 @@ impl RecordReader {
         self.heap.push(Reverse((t, offset, slot)));
     }
 
-    /// The chunk the merge waits for and those after it up to the read-ahead, coalesced.
+    /// The chunk the merge waits for and those after it, coalesced, as many as fit the
+    /// read-ahead counted in requested bytes (the gaps joined into a range count too).
     fn wanted_ranges(&self) -> Vec<Range<u64>> {
-        let mut ranges = Vec::new();
+        let mut frames = Vec::new();
         let mut bytes = 0u64;
         for e in &self.plan[self.next..] {
             if self.have(e) {
                 continue;
             }
-            if !ranges.is_empty() && bytes.saturating_add(e.frame_len()) > self.opts.read_ahead {
+            if !frames.is_empty() && bytes.saturating_add(e.frame_len()) > self.opts.read_ahead {
                 break;
             }
             bytes = bytes.saturating_add(e.frame_len());
-            ranges.push(e.frame_range());
+            frames.push(e.frame_range());
         }
-        coalesce_ranges(ranges, self.opts.max_gap, self.opts.max_request)
+        let coalesce = |n: usize| {
+            coalesce_ranges(
+                frames[..n].to_vec(),
+                self.opts.max_gap,
+                self.opts.max_request,
+            )
+        };
+        let total = |ranges: &[Range<u64>]| -> u64 { ranges.iter().map(|r| r.end - r.start).sum() };
+        // the longest prefix (at least one chunk) whose coalesced ranges fit the read-ahead
+        let (mut lo, mut hi) = (1, frames.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if total(&coalesce(mid)) <= self.opts.read_ahead {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        coalesce(lo.min(frames.len()))
     }
 
     /// Feeds the bytes of the file from `start`: every selected, not yet merged chunk frame

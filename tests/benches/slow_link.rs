@@ -158,7 +158,7 @@ fn main() {
         return child(&args[2]);
     }
     let quick = args.iter().any(|a| a == "--quick");
-    let reps = 3;
+    let reps = 5;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -127,7 +127,11 @@ pub struct ReadStats {
 pub const IN_FLIGHT: usize = 4;
 /// Raw bytes kept from earlier requests (the tail read at open, the gaps of coalesced
 /// ranges), so no byte is fetched twice while they fit.
-pub const FETCHED_BUDGET: u64 = 16 << 20;
+pub const FETCHED_BUDGET: u64 = 4 << 20;
+/// Decoded chunks kept per call, shared by every view (about 4 minutes of two 16 kHz tracks
+/// with their control records). With [`FETCHED_BUDGET`], a replay session of a 2-hour call
+/// stays within its 64 MiB memory goal.
+pub const CACHE_BUDGET: u64 = 16 << 20;
 
 /// Held bytes between two missing parts of one range that are fetched again rather than
 /// asked for in two requests.
@@ -255,9 +259,7 @@ impl ArchiveSource {
                 spans: Vec::new(),
             }),
             io: tokio::sync::Mutex::new(()),
-            cache: Arc::new(ChunkCache::new(
-                calltape_format::cache::DEFAULT_CACHE_BUDGET,
-            )),
+            cache: Arc::new(ChunkCache::new(CACHE_BUDGET)),
         }
     }
 
