@@ -51,14 +51,23 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         ),
         Span::raw(format!("  interruptions {}", totals.interruptions)),
         Span::styled(
-            format!("  errors {}", totals.errors + totals.tool_errors),
-            if totals.errors + totals.tool_errors > 0 {
+            format!("  errors {}", totals.errors),
+            if totals.errors > 0 {
                 t.error()
             } else {
                 t.plain()
             },
         ),
     ];
+    if totals.tool_errors > 0 {
+        spans.push(Span::styled(
+            format!(
+                "  tools failed {}/{}",
+                totals.tool_errors, totals.tool_calls
+            ),
+            t.error(),
+        ));
+    }
     if totals.dropped.is_empty() {
         spans.push(Span::raw("  dropped none"));
     } else {
