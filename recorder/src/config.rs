@@ -233,7 +233,8 @@ impl RecorderBuilder {
         self
     }
 
-    /// Queue slots per session for control records, and for audio frames (default 8192).
+    /// Most records per session waiting for the writer, counted separately for control
+    /// records and audio frames (default 8192 each). The queue grows on demand up to that.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = n.max(16);
         self

@@ -108,7 +108,9 @@
 //!
 //! # Guarantees
 //!
-//! - **Hot path**: no await, no I/O, no lock shared with I/O; one allocation (the record).
+//! - **Hot path**: no await, no I/O, no lock shared with I/O (the queue's lock is held by the
+//!   writer only to swap the queue out); one allocation (the record; a queue grows only past
+//!   its largest batch so far).
 //!   Over the memory budget or with a full queue, audio is dropped and counted (a `dropped`
 //!   record, unit `samples`, is written once there is room); control records have a reserve
 //!   (1/8 of the budget) and, if even that overflows, are counted (`dropped`, unit `records`).
