@@ -459,6 +459,14 @@ impl SpoolWriter {
         }
     }
 
+    /// Drops the writer without writing anything more (after a bug in it): the spool file
+    /// keeps what was written and is recovered on the next start.
+    pub(crate) fn abandon(mut self) {
+        if let Some(w) = self.writer.as_mut() {
+            w.get_mut().failed = true;
+        }
+    }
+
     /// Writes what is left, records the session end if the agent did not, and closes the
     /// archive (summary, index, footer), then renames it. A file that cannot be closed is
     /// recovered in place if possible, else left as `.part` for the next start. The queue

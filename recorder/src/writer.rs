@@ -300,7 +300,7 @@ impl Worker {
         let closed = if panicked {
             // the writer's state is suspect: drop it without writing more
             let w = e.writer;
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(w)));
+            let _ = catch_unwind(AssertUnwindSafe(move || w.abandon()));
             writer_panicked(&core, &self.settings)
         } else {
             let w = e.writer;
