@@ -1,7 +1,8 @@
 //! What idle calls cost in real time: N sessions (live clock, default configuration, a user
 //! and an agent track) that recorded one event and then nothing, left open for D seconds of
 //! wall time. Prints the process's CPU time (user + system, `getrusage`) per session-minute
-//! over that window, so the cost the writer's wake-ups add per open call shows directly.
+//! over that window, so the cost the writer's wake-ups add per open call shows directly, and
+//! the process's peak RSS.
 //!
 //! `cargo bench -p calltape-recorder --bench idle_sessions` (200 sessions, 20 s); set
 //! `CALLTAPE_IDLE_SESSIONS` and `CALLTAPE_IDLE_SECS` to change either.
@@ -17,12 +18,17 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
+fn rusage() -> libc::rusage {
     // SAFETY: getrusage only writes into the zeroed struct we pass.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     assert_eq!(rc, 0, "getrusage failed");
+    u
+}
+
+/// User + system CPU time of this process so far.
+fn cpu_time() -> Duration {
+    let u = rusage();
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
     tv(u.ru_utime) + tv(u.ru_stime)
 }
@@ -66,10 +72,11 @@ fn main() {
         let session_minutes = sessions as f64 * wall.as_secs_f64() / 60.0;
         println!(
             "idle_sessions: {sessions} sessions for {:.1} s: {:.1} ms CPU, {:.3} ms CPU per \
-             session-minute",
+             session-minute, peak RSS {:.1} MiB",
             wall.as_secs_f64(),
             cpu.as_secs_f64() * 1e3,
-            cpu.as_secs_f64() * 1e3 / session_minutes
+            cpu.as_secs_f64() * 1e3 / session_minutes,
+            rusage().ru_maxrss as f64 / 1024.0
         );
         for s in open {
             let report = s.finish().await.expect("finish");
