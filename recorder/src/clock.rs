@@ -33,6 +33,10 @@ impl SessionClock {
         }
     }
 
+    pub(crate) fn mode(&self) -> ClockMode {
+        self.mode
+    }
+
     #[inline]
     pub(crate) fn now_ns(&self) -> u64 {
         match self.mode {

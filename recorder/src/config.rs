@@ -18,7 +18,7 @@ use crate::error::RecorderError;
 use crate::keys::KeyLayout;
 use crate::recorder::Recorder;
 use crate::redact::{RedactionRule, Redactor};
-use crate::report::Issue;
+use crate::report::{Issue, IssueFn};
 
 /// How failed uploads are retried: exponential backoff between whole-upload attempts, all
 /// within the upload deadline.
@@ -63,8 +63,6 @@ impl RetryPolicy {
     }
 }
 
-pub(crate) type IssueFn = dyn Fn(&Issue) + Send + Sync;
-
 enum Destination {
     Url {
         url: String,
@@ -81,7 +79,9 @@ enum Destination {
 pub(crate) struct Config {
     pub spool_dir: PathBuf,
     pub flush_interval_ns: u64,
+    /// How often a writer thread with work looks at its sessions.
     pub drain_interval: Duration,
+    pub writer_threads: usize,
     pub memory_budget: usize,
     pub control_reserve: usize,
     pub control_queue: usize,
@@ -90,7 +90,7 @@ pub(crate) struct Config {
     pub retry: RetryPolicy,
     pub retry_interval: Option<Duration>,
     pub upload_on_start: bool,
-    pub redactor: Redactor,
+    pub redactor: Arc<Redactor>,
     pub key_layout: KeyLayout,
     pub multipart_threshold: u64,
     pub part_size: usize,
@@ -109,6 +109,9 @@ pub(crate) struct StoreTarget {
     pub display: String,
 }
 
+/// Most writer threads started by default (fewer on machines with fewer CPUs).
+const DEFAULT_WRITER_THREADS_MAX: usize = 4;
+
 /// Builds a [`Recorder`]. Only the destination is required.
 pub struct RecorderBuilder {
     destination: Option<Destination>,
@@ -126,6 +129,7 @@ pub struct RecorderBuilder {
     sync_data: bool,
     audio_tolerance: Duration,
     queue_capacity: usize,
+    writer_threads: usize,
     on_error: Option<Arc<IssueFn>>,
 }
 
@@ -147,6 +151,9 @@ impl Default for RecorderBuilder {
             sync_data: true,
             audio_tolerance: Duration::from_millis(40),
             queue_capacity: 8192,
+            writer_threads: std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(DEFAULT_WRITER_THREADS_MAX),
             on_error: None,
         }
     }
@@ -226,9 +233,18 @@ impl RecorderBuilder {
         self
     }
 
-    /// Queue slots per session for control records, and for audio frames (default 8192).
+    /// Most records per session waiting for the writer, counted separately for control
+    /// records and audio frames (default 8192 each). The queue grows on demand up to that.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.queue_capacity = n.max(16);
+        self
+    }
+
+    /// Threads that write every session's spool file (default: one per CPU, at most 4). Each
+    /// session is served by one of them; a thread sleeps while none of its sessions has
+    /// anything to write, so idle calls cost next to nothing.
+    pub fn writer_threads(mut self, n: usize) -> Self {
+        self.writer_threads = n.clamp(1, 256);
         self
     }
 
@@ -315,6 +331,7 @@ impl RecorderBuilder {
             flush_interval_ns: self.flush_interval.as_nanos() as u64,
             drain_interval: (self.flush_interval / 10)
                 .clamp(Duration::from_millis(5), Duration::from_millis(50)),
+            writer_threads: self.writer_threads,
             memory_budget: self.memory_budget,
             control_reserve: self.memory_budget / 8,
             control_queue: self.queue_capacity,
@@ -323,7 +340,7 @@ impl RecorderBuilder {
             retry: self.retry,
             retry_interval: self.retry_interval,
             upload_on_start: self.upload_on_start,
-            redactor: Redactor::new(self.redact_pii, self.rules),
+            redactor: Arc::new(Redactor::new(self.redact_pii, self.rules)),
             key_layout: self.key_layout,
             multipart_threshold: self.multipart_threshold,
             part_size: 8 << 20,

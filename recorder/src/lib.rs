@@ -7,11 +7,17 @@
 //!   `file:///dir`, `memory://`), spool directory, flush interval, memory budget, upload
 //!   deadline and retries, redaction, key layout — all on [`Recorder::builder`].
 //! - A [`Session`] per call ([`Recorder::start_session`]). Its recording methods (`turn_start`,
-//!   `transcript`, `stage`, `tool_call`, `state`, `event`, `log`, `usage`, `audio`, `end`,
-//!   `record`) are synchronous and **never block**: they build the record, charge it to the
-//!   memory budget and `try_send` it to a bounded queue. A background task (tokio blocking
-//!   pool) redacts, places audio on the clock, compresses and appends chunks to
-//!   `<spool>/<session-id>.calltape.part`.
+//!   `transcript`, `transcript_in`, `stage`, `tool_call`, `state`, `event`, `log`, `usage`,
+//!   `audio`, `end`, `record`) are synchronous and **never block**: they build the record,
+//!   charge it to the memory budget and push it onto the session's bounded queue.
+//! - A few writer threads serve every session ([`RecorderBuilder::writer_threads`], one per
+//!   CPU, at most 4, by default). They redact, place audio on the clock, compress and append
+//!   chunks to `<spool>/<session-id>.calltape.part`. A thread looks at its sessions every
+//!   tenth of the flush interval (at most 50 ms) while any of them has something queued or a
+//!   chunk open, and sleeps otherwise: a session's queue rings its thread when work arrives,
+//!   so an idle call costs next to nothing. Each chunk closes once the session's own time
+//!   (its clock, or with a manual clock the times of its records) passes the chunk's start
+//!   plus the flush interval.
 //! - [`Session::finish`] closes the archive, uploads it and returns a [`FinishReport`] (the key,
 //!   or the spool path and why it is still there). [`Recorder::shutdown`] does that for every
 //!   open session within a deadline. A new recorder recovers and uploads whatever a crash left.
@@ -33,8 +39,8 @@
 //!
 //! Use [`SessionInfo::manual_clock`] and a fixed [`SessionInfo::started_at`], and give every
 //! call an explicit time with [`Session::at`]. The clock then only moves with your timestamps
-//! (chunking and flushing follow them, not the wall clock), so the same calls give the same
-//! archive however fast they run. Give audio times that match its sample count
+//! and chunks close by the times of the records, in call order, never by when the writer ran,
+//! so the same calls give the same archive bytes however fast they run. Give audio times that match its sample count
 //! (`first_sample × 1e9 / sample_rate`) and it lands sample-exact. A simulation that records
 //! faster than real time should `session.drained().await` now and then (say every simulated
 //! second) so the queues never exceed the memory budget and nothing is dropped.
@@ -95,14 +101,22 @@
 //! `let mut llm = session.stage(turn, Stage::Llm); …; llm.first_token(); …; llm.end();`
 //! (a dropped guard records too).
 //!
+//! A transcript, event or log belongs to the turn open when it is recorded (the latest
+//! `turn_start`). Text that arrives after the next turn began (a late final transcript, the
+//! agent's words recorded once its reply is done) is tied to its turn with
+//! `session.transcript_in(turn, speaker, text, is_final)`.
+//!
 //! # Guarantees
 //!
-//! - **Hot path**: no await, no I/O, no lock shared with I/O; one allocation (the record).
+//! - **Hot path**: no await, no I/O, no lock shared with I/O (the queue's lock is held by the
+//!   writer only to swap the queue out); one allocation (the record; a queue grows only past
+//!   its largest batch so far).
 //!   Over the memory budget or with a full queue, audio is dropped and counted (a `dropped`
 //!   record, unit `samples`, is written once there is room); control records have a reserve
 //!   (1/8 of the budget) and, if even that overflows, are counted (`dropped`, unit `records`).
-//! - **Crashes**: closed chunks are on disk (and `sync_data`'d by default); a kill at any moment
-//!   loses at most the flush interval (default 1 s). The next recorder on the same spool
+//! - **Crashes**: closed chunks are on disk (and `sync_data`'d by default, once per file per
+//!   writer tick); a kill at any moment loses at most the flush interval (default 1 s) plus
+//!   one tick. The next recorder on the same spool
 //!   recovers such files (flagged *recovered* in the footer, and with object metadata
 //!   `calltape-recovered: true` where the store keeps metadata) and uploads them.
 //! - **Broken disk**: a full or unwritable spool never panics or blocks the agent; the session
@@ -137,6 +151,7 @@ mod spool;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 mod upload;
+mod writer;
 
 pub use calltape_format::{
     AgentInfo, Attributes, Record, Speaker, Stage, StageTiming, ToolCall, Transcript, TurnEnd,

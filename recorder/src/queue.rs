@@ -1,29 +1,228 @@
-//! What the hot path shares with the background writer: the bounded queues' messages, the
-//! memory budget, and the per-session counters (all atomics; the only locks here are taken
-//! once per error or per status read, never by I/O).
+//! What the hot path shares with the background writer: each session's queue (control records
+//! and audio frames in call order), the doorbell through which a queue tells its writer thread
+//! that there is work, the memory budget, and the per-session counters. The queue's lock is
+//! held to push one message or to swap the whole queue out, never during I/O.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::Thread;
+use std::time::Duration;
 
 use calltape_format::{Record, TimedRecord};
 use serde_json::Value;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::clock::SessionClock;
 use crate::report::FinishReport;
 
-/// A control record on its way to the writer, with the bytes it holds against the budget.
-pub(crate) struct ControlMsg {
-    pub bytes: usize,
-    pub rec: Box<TimedRecord>,
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// An audio frame on its way to the writer: `time_ns` is the capture time of its first sample.
-pub(crate) struct AudioMsg {
+/// What a queued message carries to the writer.
+pub(crate) enum Payload {
+    /// A control record (anything but audio).
+    Control(Box<TimedRecord>),
+    /// An audio frame: `time_ns` is the capture time of its first sample.
+    Audio {
+        track: u16,
+        time_ns: u64,
+        samples: Vec<i16>,
+    },
+}
+
+/// One message on its way to the writer, with the bytes it holds against the budget.
+pub(crate) struct Msg {
     pub bytes: usize,
-    pub track: u16,
-    pub time_ns: u64,
-    pub samples: Vec<i16>,
+    pub payload: Payload,
+}
+
+/// Wakes one writer thread. A session rings it with its key when its queue gets work while the
+/// writer is not looking at it (or at once, `urgent`, when the session finishes or someone
+/// waits for it to drain); the writer takes the rung keys and sleeps on it in between.
+#[derive(Debug, Default)]
+pub(crate) struct Doorbell {
+    rung: Mutex<Vec<u64>>,
+    /// The writer sleeps until rung (it has no session with work or open chunks).
+    asleep: AtomicBool,
+    closed: AtomicBool,
+    thread: OnceLock<Thread>,
+}
+
+impl Doorbell {
+    /// Sets the thread that [`Doorbell::wait`]s on this bell (once, right after spawning it).
+    pub(crate) fn attach(&self, thread: Thread) {
+        let _ = self.thread.set(thread);
+    }
+
+    /// Tells the writer that session `key` has work. Unless `urgent`, a writer that is ticking
+    /// anyway picks it up at its next tick; a sleeping writer is woken either way.
+    pub(crate) fn ring(&self, key: u64, urgent: bool) {
+        lock(&self.rung).push(key);
+        if urgent || self.asleep.load(Ordering::SeqCst) {
+            self.unpark();
+        }
+    }
+
+    fn unpark(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
+
+    /// Moves the keys rung since the last call into `into`.
+    pub(crate) fn take(&self, into: &mut Vec<u64>) {
+        let mut rung = lock(&self.rung);
+        if into.is_empty() {
+            std::mem::swap(&mut *rung, into);
+        } else {
+            into.append(&mut rung);
+        }
+    }
+
+    /// Writer side: sleeps until the next ring, or at most `timeout`.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) {
+        match timeout {
+            Some(d) => std::thread::park_timeout(d),
+            None => {
+                self.asleep.store(true, Ordering::SeqCst);
+                if lock(&self.rung).is_empty() && !self.is_closed() {
+                    std::thread::park();
+                }
+                self.asleep.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// No new sessions will come: the writer exits once its sessions are closed.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.unpark();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+struct Pending {
+    msgs: VecDeque<Msg>,
+    control: usize,
+    audio: usize,
+    /// The writer looks at this queue without being rung (it is on the writer's active list,
+    /// or its key is rung and waiting to be taken).
+    scheduled: bool,
+    /// The archive is closed: nothing more is accepted.
+    closed: bool,
+}
+
+/// One session's queue: bounded (separately for control records and audio frames, so audio
+/// never crowds out control records), in call order, and tied to its writer's doorbell.
+pub(crate) struct SessionQueue {
+    pending: Mutex<Pending>,
+    control_cap: usize,
+    audio_cap: usize,
+    bell: Arc<Doorbell>,
+    key: u64,
+}
+
+impl std::fmt::Debug for SessionQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionQueue")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionQueue {
+    /// A queue whose session is `key` on the writer behind `bell`. The writer thread gets
+    /// the session itself separately and looks at its queue at once.
+    pub(crate) fn new(control_cap: usize, audio_cap: usize, bell: Arc<Doorbell>, key: u64) -> Self {
+        SessionQueue {
+            pending: Mutex::new(Pending {
+                msgs: VecDeque::new(),
+                control: 0,
+                audio: 0,
+                scheduled: true,
+                closed: false,
+            }),
+            control_cap,
+            audio_cap,
+            bell,
+            key,
+        }
+    }
+
+    /// The session's key on its writer thread.
+    pub(crate) fn key(&self) -> u64 {
+        self.key
+    }
+
+    /// Queues `msg`, or gives it back when its part of the queue is full or the archive is
+    /// closed. Rings the writer if it was not looking at this queue.
+    #[inline]
+    pub(crate) fn push(&self, msg: Msg) -> Result<(), Msg> {
+        let ring = {
+            let mut p = lock(&self.pending);
+            if p.closed {
+                return Err(msg);
+            }
+            let audio = matches!(msg.payload, Payload::Audio { .. });
+            if audio {
+                if p.audio >= self.audio_cap {
+                    return Err(msg);
+                }
+                p.audio += 1;
+            } else {
+                if p.control >= self.control_cap {
+                    return Err(msg);
+                }
+                p.control += 1;
+            }
+            p.msgs.push_back(msg);
+            !std::mem::replace(&mut p.scheduled, true)
+        };
+        if ring {
+            self.bell.ring(self.key, false);
+        }
+        Ok(())
+    }
+
+    /// Makes sure the writer looks at this session soon (`urgent`: now).
+    pub(crate) fn nudge(&self, urgent: bool) {
+        let was = std::mem::replace(&mut lock(&self.pending).scheduled, true);
+        if !was || urgent {
+            self.bell.ring(self.key, urgent);
+        }
+    }
+
+    /// Writer side: moves every queued message into `into` (which must be empty; the queue
+    /// keeps its allocation for the next messages).
+    pub(crate) fn take(&self, into: &mut VecDeque<Msg>) {
+        debug_assert!(into.is_empty());
+        let mut p = lock(&self.pending);
+        std::mem::swap(&mut p.msgs, into);
+        p.control = 0;
+        p.audio = 0;
+    }
+
+    /// Writer side: stops looking at this queue until the next push or nudge, if it is empty.
+    pub(crate) fn unschedule_if_empty(&self) -> bool {
+        let mut p = lock(&self.pending);
+        if p.msgs.is_empty() {
+            p.scheduled = false;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Writer side: refuses every later message and moves what is still queued into `into`.
+    pub(crate) fn close(&self, into: &mut VecDeque<Msg>) {
+        lock(&self.pending).closed = true;
+        self.take(into);
+    }
 }
 
 /// Bytes queued by all sessions of a recorder, against the memory budget.
@@ -88,7 +287,7 @@ pub(crate) const STATE_RECORDING: u8 = 0;
 pub(crate) const STATE_FINISHING: u8 = 1;
 pub(crate) const STATE_FINISHED: u8 = 2;
 
-/// Per-session state shared by the hot path, the writer task and the recorder's registry.
+/// Per-session state shared by the hot path, the writer thread and the recorder's registry.
 #[derive(Debug)]
 pub(crate) struct SessionCore {
     pub id: Arc<str>,
@@ -105,10 +304,12 @@ pub(crate) struct SessionCore {
     pub enqueued: AtomicU64,
     pub records_written: AtomicU64,
     pub error: Mutex<Option<String>>,
-    /// Messages the writer has taken off the queues (for `Session::drained`).
+    /// Messages the writer has taken off the queue (for `Session::drained`).
     pub processed: watch::Sender<u64>,
-    /// Wakes the writer (finish requested, or the last handle dropped).
-    pub wake: Notify,
+    /// Records and audio on their way to the writer.
+    pub queue: SessionQueue,
+    /// Every `Session` handle is gone: the writer closes the archive.
+    pub detached: AtomicBool,
     /// `session_end` reason used when the agent recorded none.
     pub default_end_reason: Mutex<Option<String>>,
     /// Set once the archive is closed and uploaded (or left in the spool).
@@ -124,7 +325,13 @@ impl SessionCore {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        self.wake.notify_one();
+        self.queue.nudge(true);
+    }
+
+    /// The last `Session` handle is gone: tells the writer at once.
+    pub(crate) fn detach(&self) {
+        self.detached.store(true, Ordering::Release);
+        self.queue.nudge(true);
     }
 
     pub(crate) fn new(
@@ -132,6 +339,7 @@ impl SessionCore {
         clock: SessionClock,
         tracks: Box<[TrackSlot]>,
         budget: Arc<Budget>,
+        queue: SessionQueue,
     ) -> Self {
         SessionCore {
             id,
@@ -146,7 +354,8 @@ impl SessionCore {
             records_written: AtomicU64::new(0),
             error: Mutex::new(None),
             processed: watch::Sender::new(0),
-            wake: Notify::new(),
+            queue,
+            detached: AtomicBool::new(false),
             default_end_reason: Mutex::new(None),
             report: watch::Sender::new(None),
         }

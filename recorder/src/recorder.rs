@@ -1,10 +1,10 @@
-//! The [`Recorder`]: starts sessions, runs their background writers, uploads closed archives,
-//! recovers what a crash left in the spool, and shuts everything down within a deadline.
+//! The [`Recorder`]: starts sessions and hands them to its writer threads, uploads the
+//! archives they close, recovers what a crash left in the spool, and shuts everything down
+//! within a deadline.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
@@ -16,16 +16,16 @@ use tokio::time::Instant;
 use crate::clock::SessionClock;
 use crate::config::{Config, RecorderBuilder, StoreTarget};
 use crate::error::RecorderError;
-use crate::queue::{
-    Budget, SessionCore, TrackSlot, STATE_FINISHED, STATE_FINISHING, STATE_RECORDING,
-};
-use crate::report::{FinishReport, Health, Issue, ShutdownReport, UploadOutcome, UploadReport};
+use crate::queue::{Budget, SessionCore, SessionQueue, TrackSlot, STATE_FINISHED, STATE_RECORDING};
+use crate::report::{FinishReport, Health, Issues, ShutdownReport, UploadOutcome, UploadReport};
 use crate::session::{Session, SessionHandle, SessionInfo};
 use crate::session_id::validate_session_id;
 use crate::spool::{
-    free_archive_path, rename_durable, Closed, SpoolWriter, ARCHIVE_SUFFIX, PART_SUFFIX,
+    free_archive_path, rename_durable, Closed, ClosedArchive, SpoolSettings, ARCHIVE_SUFFIX,
+    PART_SUFFIX,
 };
-use crate::upload::{LocalArchive, Uploader};
+use crate::upload::Uploader;
+use crate::writer::{NewSession, OnClosed, WriterPool};
 
 /// Uploads running at once.
 const UPLOAD_SLOTS: usize = 4;
@@ -35,16 +35,16 @@ struct Registered {
     handle: Weak<SessionHandle>,
 }
 
-/// State shared by the recorder, its sessions' writer tasks and its background tasks.
+/// State shared by the recorder, the uploads of its sessions and its background tasks.
 pub(crate) struct Shared {
     pub(crate) config: Config,
     uploader: Uploader,
     budget: Arc<Budget>,
+    writers: WriterPool,
     sessions: Mutex<HashMap<Arc<str>, Registered>>,
     closing: AtomicBool,
     shutdown_deadline: Mutex<Option<Instant>>,
-    errors: AtomicU64,
-    last_error: Mutex<Option<String>>,
+    issues: Arc<Issues>,
     reported_paths: Mutex<HashSet<PathBuf>>,
     inflight: Mutex<HashSet<PathBuf>>,
     pending_lock: tokio::sync::Mutex<()>,
@@ -59,14 +59,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl Shared {
     /// Counts a problem, keeps it as the last error and tells the `on_error` callback.
     pub(crate) fn report_issue(&self, session_id: Option<&str>, message: String) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.last_error) = Some(message.clone());
-        if let Some(f) = &self.config.on_error {
-            f(&Issue {
-                session_id: session_id.map(str::to_string),
-                message,
-            });
-        }
+        self.issues.report(session_id, message);
     }
 
     fn upload_deadline(&self) -> Instant {
@@ -77,22 +70,28 @@ impl Shared {
         }
     }
 
-    /// Uploads one closed archive unless another task already is.
-    async fn upload_path(&self, path: &Path) -> Option<UploadReport> {
+    /// Uploads one closed archive unless another task already is. `known` is the archive as
+    /// its writer described it on closing; without it, the archive's tail is read back.
+    async fn upload_path(&self, path: &Path, known: Option<ClosedArchive>) -> Option<UploadReport> {
         if !lock(&self.inflight).insert(path.to_path_buf()) {
             return None;
         }
-        let report = self.upload_claimed(path).await;
+        let report = self.upload_claimed(path, known).await;
         lock(&self.inflight).remove(path);
         Some(report)
     }
 
-    async fn upload_claimed(&self, path: &Path) -> UploadReport {
+    async fn upload_claimed(&self, path: &Path, known: Option<ClosedArchive>) -> UploadReport {
         let _slot = self.upload_slots.acquire().await;
-        let p = path.to_path_buf();
-        let opened = tokio::task::spawn_blocking(move || LocalArchive::open(&p))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string()));
+        let opened = match known {
+            Some(archive) => Ok(archive),
+            None => {
+                let p = path.to_path_buf();
+                tokio::task::spawn_blocking(move || ClosedArchive::read(&p))
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string()))
+            }
+        };
         let report = match opened {
             Ok(archive) => self.uploader.upload(&archive, self.upload_deadline()).await,
             Err(reason) => UploadReport {
@@ -155,15 +154,30 @@ impl Recorder {
             config.part_size,
         );
         let budget = Arc::new(Budget::new(config.memory_budget, config.control_reserve));
+        let issues = Arc::new(Issues::new(config.on_error.clone()));
+        let settings = Arc::new(SpoolSettings {
+            dir: config.spool_dir.clone(),
+            flush_interval_ns: config.flush_interval_ns,
+            sync_data: config.sync_data,
+            audio_tolerance_ns: config.audio_tolerance_ns,
+            redactor: config.redactor.clone(),
+            issues: issues.clone(),
+        });
+        let writers = WriterPool::start(settings, config.writer_threads, config.drain_interval)
+            .map_err(|source| RecorderError::Spool {
+                path: config.spool_dir.clone(),
+                action: "starting the spool writer threads",
+                source,
+            })?;
         let shared = Arc::new(Shared {
             config,
             uploader,
             budget,
+            writers,
             sessions: Mutex::new(HashMap::new()),
             closing: AtomicBool::new(false),
             shutdown_deadline: Mutex::new(None),
-            errors: AtomicU64::new(0),
-            last_error: Mutex::new(None),
+            issues,
             reported_paths: Mutex::new(HashSet::new()),
             inflight: Mutex::new(HashSet::new()),
             pending_lock: tokio::sync::Mutex::new(()),
@@ -211,8 +225,8 @@ impl Recorder {
 
     /// Starts recording a call. Fails only on bad input (session id, tracks), a duplicate id,
     /// or during shutdown; a broken spool degrades the session instead (see
-    /// [`Session::status`]). Must be called from within the recorder's tokio runtime or any
-    /// thread (it does no I/O itself; the writer starts in the background).
+    /// [`Session::status`]). May be called from any thread (it does no I/O itself: one of
+    /// the recorder's writer threads creates the spool file).
     pub fn start_session(&self, info: SessionInfo) -> Result<Session, RecorderError> {
         let shared = &self.shared;
         if shared.closing.load(Ordering::Relaxed) {
@@ -282,19 +296,21 @@ impl Recorder {
             })
             .collect();
         let id: Arc<str> = Arc::from(info.session_id.as_str());
+        let writer = shared.writers.assign();
+        let queue = SessionQueue::new(
+            shared.config.control_queue,
+            shared.config.audio_queue,
+            writer.bell.clone(),
+            writer.key,
+        );
         let core = Arc::new(SessionCore::new(
             id.clone(),
             SessionClock::new(info.clock),
             slots,
             shared.budget.clone(),
+            queue,
         ));
-        let (control_tx, control_rx) = sync_channel(shared.config.control_queue);
-        let (audio_tx, audio_rx) = sync_channel(shared.config.audio_queue);
-        let handle = Arc::new(SessionHandle {
-            core: core.clone(),
-            control_tx,
-            audio_tx,
-        });
+        let handle = Arc::new(SessionHandle { core: core.clone() });
         {
             let mut sessions = lock(&shared.sessions);
             if sessions.contains_key(&id) {
@@ -310,10 +326,21 @@ impl Recorder {
                 },
             );
         }
-        let s = shared.clone();
-        shared.runtime.spawn(async move {
-            run_session(s, core, control_rx, audio_rx, header).await;
-        });
+        let on_closed: OnClosed = {
+            let (shared, core) = (shared.clone(), core.clone());
+            Box::new(move |closed| {
+                let runtime = shared.runtime.clone();
+                runtime.spawn(finish_session(shared, core, closed));
+            })
+        };
+        shared.writers.add(
+            writer,
+            NewSession {
+                core,
+                header,
+                on_closed,
+            },
+        );
         Ok(Session(handle))
     }
 
@@ -332,8 +359,8 @@ impl Recorder {
             open_sessions: lock(&self.shared.sessions).len(),
             queued_bytes: self.shared.budget.queued(),
             memory_budget: self.shared.config.memory_budget,
-            errors: self.shared.errors.load(Ordering::Relaxed),
-            last_error: lock(&self.shared.last_error).clone(),
+            errors: self.shared.issues.count(),
+            last_error: self.shared.issues.last(),
         }
     }
 
@@ -363,7 +390,7 @@ impl Recorder {
         }
         let mut reports = Vec::new();
         for path in paths {
-            if let Some(r) = shared.upload_path(&path).await {
+            if let Some(r) = shared.upload_path(&path, None).await {
                 reports.push(r);
             }
         }
@@ -417,83 +444,26 @@ impl Shared {
     }
 }
 
-/// The writer task of one session: batches on a short timer (the hot path never wakes it),
-/// closes the archive when finished or abandoned, uploads it and publishes the report.
-async fn run_session(
-    shared: Arc<Shared>,
-    core: Arc<SessionCore>,
-    control_rx: std::sync::mpsc::Receiver<crate::queue::ControlMsg>,
-    audio_rx: std::sync::mpsc::Receiver<crate::queue::AudioMsg>,
-    header: Header,
-) {
-    let (s, c) = (shared.clone(), core.clone());
-    let opened =
-        tokio::task::spawn_blocking(move || SpoolWriter::open(s, c, control_rx, audio_rx, header))
-            .await;
-    let closed = match opened {
-        Ok(mut writer) => {
-            let mut tick = tokio::time::interval(shared.config.drain_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = core.wake.notified() => {}
-                }
-                writer = match tokio::task::spawn_blocking(move || {
-                    writer.pump();
-                    writer
-                })
-                .await
-                {
-                    Ok(w) => w,
-                    Err(e) => break Err(e.to_string()),
-                };
-                if writer.disconnected {
-                    lock(&core.default_end_reason)
-                        .get_or_insert_with(|| "session_dropped".to_string());
-                    let _ = core.state.compare_exchange(
-                        STATE_RECORDING,
-                        STATE_FINISHING,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    );
-                }
-                if core.state.load(Ordering::Acquire) != STATE_RECORDING {
-                    break tokio::task::spawn_blocking(move || writer.close())
-                        .await
-                        .map_err(|e| e.to_string());
-                }
-            }
-        }
-        Err(e) => Err(e.to_string()),
-    };
-    let upload = match closed {
-        Ok(Closed::Archive { path, .. }) => match shared.upload_path(&path).await {
-            Some(r) => r,
-            None => in_spool(&core, path, "another task is uploading it".into()),
-        },
-        Ok(Closed::Nothing { reason, path }) => in_spool(
-            &core,
-            path.unwrap_or_else(|| shared.config.spool_dir.clone()),
-            reason,
-        ),
-        Err(e) => {
-            let reason = format!(
-                "the session writer failed ({e}); the spool file is recovered on the next start"
-            );
-            if core.set_error(reason.clone()) {
-                shared.report_issue(Some(&core.id), reason.clone());
-            }
-            in_spool(
-                &core,
-                shared
-                    .config
-                    .spool_dir
-                    .join(format!("{}{PART_SUFFIX}", core.id)),
-                reason,
-            )
+/// After a session's writer closed its archive: uploads it (handing the uploader what the
+/// writer knows, so nothing is read back) and publishes the session's report.
+async fn finish_session(shared: Arc<Shared>, core: Arc<SessionCore>, closed: Closed) {
+    let (path, known) = match closed {
+        Closed::Archive(archive) => (archive.path.clone(), Some(*archive)),
+        Closed::Recovered { path } => (path, None),
+        Closed::Nothing { reason, path } => {
+            let path = path.unwrap_or_else(|| shared.config.spool_dir.clone());
+            let upload = in_spool(&core, path, reason);
+            return publish(&shared, &core, upload);
         }
     };
+    let upload = match shared.upload_path(&path, known).await {
+        Some(r) => r,
+        None => in_spool(&core, path, "another task is uploading it".into()),
+    };
+    publish(&shared, &core, upload);
+}
+
+fn publish(shared: &Shared, core: &SessionCore, upload: UploadReport) {
     let report = FinishReport {
         upload,
         dropped_samples: core

@@ -2,6 +2,8 @@
 //! recorder's health.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Where an archive ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +78,47 @@ pub struct SessionStatus {
 pub struct Issue {
     pub session_id: Option<String>,
     pub message: String,
+}
+
+/// The `on_error` callback.
+pub(crate) type IssueFn = dyn Fn(&Issue) + Send + Sync;
+
+/// Where background problems go: counted, the last one kept for [`Health`], and each handed
+/// to the `on_error` callback. Shared by the writer threads and the uploads.
+pub(crate) struct Issues {
+    count: AtomicU64,
+    last: Mutex<Option<String>>,
+    on_error: Option<Arc<IssueFn>>,
+}
+
+impl Issues {
+    pub(crate) fn new(on_error: Option<Arc<IssueFn>>) -> Self {
+        Issues {
+            count: AtomicU64::new(0),
+            last: Mutex::new(None),
+            on_error,
+        }
+    }
+
+    /// Counts a problem, keeps it as the last error and tells the `on_error` callback.
+    pub(crate) fn report(&self, session_id: Option<&str>, message: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.clone());
+        if let Some(f) = &self.on_error {
+            f(&Issue {
+                session_id: session_id.map(str::to_string),
+                message,
+            });
+        }
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn last(&self) -> Option<String> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 /// A snapshot of the recorder ([`crate::Recorder::health`]).

@@ -4,7 +4,6 @@
 //! full, audio is dropped and counted, and control records fall back on their reserve.
 
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -18,7 +17,7 @@ use serde_json::Value;
 use crate::clock::ClockMode;
 use crate::error::RecorderError;
 use crate::queue::{
-    audio_bytes, record_bytes, AudioMsg, ControlMsg, SessionCore, STATE_FINISHED, STATE_RECORDING,
+    audio_bytes, record_bytes, Msg, Payload, SessionCore, STATE_FINISHED, STATE_RECORDING,
 };
 use crate::report::{FinishReport, SessionState, SessionStatus};
 
@@ -125,14 +124,12 @@ impl LogLevel {
 
 pub(crate) struct SessionHandle {
     pub(crate) core: Arc<SessionCore>,
-    pub(crate) control_tx: SyncSender<ControlMsg>,
-    pub(crate) audio_tx: SyncSender<AudioMsg>,
 }
 
 impl Drop for SessionHandle {
     fn drop(&mut self) {
         // the last handle is gone: let the writer notice at once and close the archive
-        self.core.wake.notify_one();
+        self.core.detach();
     }
 }
 
@@ -198,19 +195,22 @@ impl Session {
         let bytes = record_bytes(&record);
         if !core.budget.try_reserve(bytes, true) {
             core.drop_records(1);
+            core.queue.nudge(false);
             return;
         }
-        let msg = ControlMsg {
+        let msg = Msg {
             bytes,
-            rec: Box::new(TimedRecord { time_ns, record }),
+            payload: Payload::Control(Box::new(TimedRecord { time_ns, record })),
         };
-        match self.0.control_tx.try_send(msg) {
+        match core.queue.push(msg) {
             Ok(()) => {
                 core.enqueued.fetch_add(1, Ordering::Relaxed);
             }
             Err(_) => {
                 core.budget.release(bytes);
                 core.drop_records(1);
+                // the writer notes the drop in the archive
+                core.queue.nudge(false);
             }
         }
     }
@@ -229,19 +229,27 @@ impl Session {
             return;
         }
         let bytes = audio_bytes(samples.len());
-        if !core.accepts() || !core.budget.try_reserve(bytes, false) {
+        if !core.accepts() {
             slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
             slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
             return;
         }
-        let msg = AudioMsg {
+        if !core.budget.try_reserve(bytes, false) {
+            slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
+            slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
+            core.queue.nudge(false);
+            return;
+        }
+        let msg = Msg {
             bytes,
-            track,
-            time_ns,
-            // whole frames only (a trailing partial frame of a multi-channel track is cut)
-            samples: samples[..frames as usize * channels].to_vec(),
+            payload: Payload::Audio {
+                track,
+                time_ns,
+                // whole frames only (a trailing partial frame of a multi-channel track is cut)
+                samples: samples[..frames as usize * channels].to_vec(),
+            },
         };
-        match self.0.audio_tx.try_send(msg) {
+        match core.queue.push(msg) {
             Ok(()) => {
                 core.enqueued.fetch_add(1, Ordering::Relaxed);
             }
@@ -249,6 +257,7 @@ impl Session {
                 core.budget.release(bytes);
                 slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
                 slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
+                core.queue.nudge(false);
             }
         }
     }
@@ -263,10 +272,25 @@ impl Session {
         self.now().turn_end(turn)
     }
 
-    /// A transcript of `speaker` (interim when `is_final` is false) in the current turn.
-    /// For all fields (turn, confidence, interruption, …) use [`Session::record`].
+    /// A transcript of `speaker` (interim when `is_final` is false). It belongs to the turn
+    /// open when it is recorded (the latest `turn_start`); to tie it to a turn explicitly use
+    /// [`Session::transcript_in`]. For all fields (confidence, interruption, …) use
+    /// [`Session::record`].
     pub fn transcript(&self, speaker: Speaker, text: impl Into<String>, is_final: bool) {
         self.now().transcript(speaker, text, is_final)
+    }
+
+    /// A transcript of `speaker` in turn `turn` (the record's `turn` field is set), for text
+    /// that arrives after the next turn has started, e.g. a late final transcript or the
+    /// agent's words recorded once its reply is done.
+    pub fn transcript_in(
+        &self,
+        turn: TurnId,
+        speaker: Speaker,
+        text: impl Into<String>,
+        is_final: bool,
+    ) {
+        self.now().transcript_in(turn, speaker, text, is_final)
     }
 
     /// Starts timing a pipeline stage of `turn`; the timing is recorded when the guard is
@@ -331,8 +355,12 @@ impl Session {
     /// (they are then in the archive's open chunks). Lets a simulation that records faster
     /// than real time stay within the memory budget, so nothing is dropped.
     pub async fn drained(&self) {
-        let target = self.core().enqueued.load(Ordering::Relaxed);
-        let mut rx = self.core().processed.subscribe();
+        let core = self.core();
+        let target = core.enqueued.load(Ordering::Relaxed);
+        let mut rx = core.processed.subscribe();
+        if *rx.borrow() < target {
+            core.queue.nudge(true);
+        }
         let _ = rx.wait_for(|&p| p >= target).await;
     }
 
@@ -402,13 +430,35 @@ impl At<'_> {
         )
     }
 
+    /// See [`Session::transcript`].
     pub fn transcript(self, speaker: Speaker, text: impl Into<String>, is_final: bool) {
+        self.transcript_record(None, speaker, text.into(), is_final)
+    }
+
+    /// See [`Session::transcript_in`].
+    pub fn transcript_in(
+        self,
+        turn: TurnId,
+        speaker: Speaker,
+        text: impl Into<String>,
+        is_final: bool,
+    ) {
+        self.transcript_record(Some(turn), speaker, text.into(), is_final)
+    }
+
+    fn transcript_record(
+        self,
+        turn: Option<TurnId>,
+        speaker: Speaker,
+        text: String,
+        is_final: bool,
+    ) {
         self.session.push(
             self.time_ns,
             Record::Transcript(Transcript {
-                turn: None,
+                turn,
                 speaker,
-                text: text.into(),
+                text,
                 is_final,
                 confidence: None,
                 language: None,

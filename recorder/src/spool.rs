@@ -1,37 +1,51 @@
-//! The background side of a session: drains the queues, redacts, places audio on the clock,
-//! and appends chunks to `<spool>/<id>.calltape.part` through `ArchiveWriter`. Runs on tokio's
-//! blocking pool, one batch at a time. On close the file is renamed to `<id>.calltape`.
+//! One session's spool file: takes the session's queued messages in call order, redacts,
+//! places audio on the clock, and appends chunks to `<spool>/<id>.calltape.part` through
+//! `ArchiveWriter`, closing each chunk once the session's time passes its end. On close the
+//! file is renamed to `<id>.calltape` and described ([`ClosedArchive`]) for the uploader.
+//! A writer thread (`writer.rs`) drives it; it knows nothing of the recorder.
 
+use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 
 use calltape_format::{
     recover_in_place, ArchiveWriter, AudioFrame, Dropped, Event, FormatError, Header, Record,
-    SessionEnd, TimedRecord, WriterOptions,
+    SessionEnd, Summary, TimedRecord, WriterOptions,
 };
 use serde_json::json;
 
-use crate::clock::{sample_time_ns, AudioPlacer};
-use crate::queue::{AudioMsg, ControlMsg, SessionCore};
-use crate::recorder::Shared;
+use crate::clock::{sample_time_ns, AudioPlacer, ClockMode};
+use crate::queue::{Msg, Payload, SessionCore, STATE_FINISHING, STATE_RECORDING};
+use crate::redact::Redactor;
+use crate::report::Issues;
 
 /// Suffix of an archive still being written.
 pub const PART_SUFFIX: &str = ".calltape.part";
 /// Suffix of a closed archive waiting for upload.
 pub const ARCHIVE_SUFFIX: &str = ".calltape";
 
-/// Most messages taken off each queue per batch, so one batch never runs for long.
-const MAX_BATCH: usize = 4096;
+/// What every session's spool file needs to know, fixed when the recorder is built.
+pub(crate) struct SpoolSettings {
+    pub dir: PathBuf,
+    /// A chunk closes once the session's time passes its start plus this.
+    pub flush_interval_ns: u64,
+    /// `sync_data` the file after chunks were written.
+    pub sync_data: bool,
+    pub audio_tolerance_ns: u64,
+    pub redactor: Arc<Redactor>,
+    pub issues: Arc<Issues>,
+}
 
 /// A spool file that refuses every write after the first failure, so a half-written frame is
 /// never followed by more bytes (recovery keeps everything before it).
 pub(crate) struct SpoolFile {
     file: File,
     failed: bool,
+    /// Bytes written so far (the archive's length once finished).
+    written: u64,
 }
 
 impl Write for SpoolFile {
@@ -41,7 +55,9 @@ impl Write for SpoolFile {
                 "an earlier write to the spool file failed",
             ));
         }
-        self.file.write(buf).inspect_err(|_| self.failed = true)
+        let n = self.file.write(buf).inspect_err(|_| self.failed = true)?;
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
@@ -50,7 +66,11 @@ impl Write for SpoolFile {
                 "an earlier write to the spool file failed",
             ));
         }
-        self.file.write_all(buf).inspect_err(|_| self.failed = true)
+        self.file
+            .write_all(buf)
+            .inspect_err(|_| self.failed = true)?;
+        self.written += buf.len() as u64;
+        Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -58,10 +78,41 @@ impl Write for SpoolFile {
     }
 }
 
+/// A closed archive in the spool, as the uploader needs it: where it is, how long, its
+/// summary (with the header, which gives the object key), and whether recovery rebuilt it.
+pub(crate) struct ClosedArchive {
+    pub path: PathBuf,
+    pub len: u64,
+    pub summary: Summary,
+    pub recovered: bool,
+}
+
+impl ClosedArchive {
+    /// Reads a closed archive's tail (blocking): for archives this process did not just close
+    /// (left by an earlier run, recovered after a crash or a failed write).
+    pub(crate) fn read(path: &Path) -> Result<ClosedArchive, String> {
+        let mut f = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let a = calltape_format::open(&mut f).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(ClosedArchive {
+            path: path.to_path_buf(),
+            len: a.file_len,
+            recovered: a.footer.flags & 1 == 1,
+            summary: a.summary,
+        })
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.summary.header
+    }
+}
+
 /// Where a session's archive ended up after closing.
 pub(crate) enum Closed {
-    /// A closed archive at `path`, ready for upload.
-    Archive { path: PathBuf },
+    /// Closed normally: everything the uploader needs is known.
+    Archive(Box<ClosedArchive>),
+    /// Writing failed mid-way and the file was recovered in place and renamed to `path`: its
+    /// tail must be read back before upload.
+    Recovered { path: PathBuf },
     /// Nothing could be kept (the spool file could not even be created), or the file could not
     /// be closed now and stays as a `.part` for recovery at the next start.
     Nothing {
@@ -71,10 +122,8 @@ pub(crate) enum Closed {
 }
 
 pub(crate) struct SpoolWriter {
-    shared: Arc<Shared>,
+    settings: Arc<SpoolSettings>,
     core: Arc<SessionCore>,
-    control_rx: Receiver<ControlMsg>,
-    audio_rx: Receiver<AudioMsg>,
     header: Header,
     part_path: PathBuf,
     writer: Option<ArchiveWriter<SpoolFile>>,
@@ -82,47 +131,52 @@ pub(crate) struct SpoolWriter {
     lock: Option<File>,
     placers: Vec<AudioPlacer>,
     wrote_end: bool,
-    pub(crate) disconnected: bool,
+    /// The latest session time written: chunks that started a flush interval before it close.
+    written_until_ns: u64,
+    /// The session time chunks were last closed up to (with a live clock, the clock's).
+    closed_until_ns: u64,
+    /// Chunks were written since the last sync.
+    unsynced: bool,
+    /// Messages the last batch took.
+    last_taken: u64,
+    /// Messages taken off the queue; kept empty between batches so its allocation is reused.
+    batch: VecDeque<Msg>,
 }
 
 impl SpoolWriter {
     /// Creates the `.part` file and writes the header. A failure is reported once and leaves a
     /// degraded session that counts and drops what it is given.
     pub(crate) fn open(
-        shared: Arc<Shared>,
+        settings: Arc<SpoolSettings>,
         core: Arc<SessionCore>,
-        control_rx: Receiver<ControlMsg>,
-        audio_rx: Receiver<AudioMsg>,
         header: Header,
     ) -> Self {
-        let part_path = shared
-            .config
-            .spool_dir
-            .join(format!("{}{PART_SUFFIX}", core.id));
+        let part_path = settings.dir.join(format!("{}{PART_SUFFIX}", core.id));
         let placers = core
             .tracks
             .iter()
-            .map(|t| AudioPlacer::new(t.sample_rate, shared.config.audio_tolerance_ns))
+            .map(|t| AudioPlacer::new(t.sample_rate, settings.audio_tolerance_ns))
             .collect();
         let mut w = SpoolWriter {
-            shared,
+            settings,
             core,
-            control_rx,
-            audio_rx,
             header,
             part_path,
             writer: None,
             lock: None,
             placers,
             wrote_end: false,
-            disconnected: false,
+            written_until_ns: 0,
+            closed_until_ns: 0,
+            unsynced: false,
+            last_taken: 0,
+            batch: VecDeque::new(),
         };
-        match w.create() {
-            Ok(()) => {}
-            Err(e) => w.fail(format!(
+        if let Err(e) = w.create() {
+            w.fail(format!(
                 "cannot create spool file {}: {e}",
                 w.part_path.display()
-            )),
+            ));
         }
         w
     }
@@ -136,16 +190,21 @@ impl SpoolWriter {
             self.lock = Some(file.try_clone()?);
         }
         let opts = WriterOptions {
-            max_chunk_duration_ns: self.shared.config.flush_interval_ns,
+            max_chunk_duration_ns: self.settings.flush_interval_ns,
             ..WriterOptions::default()
         };
         let out = SpoolFile {
             file,
             failed: false,
+            written: 0,
         };
         let writer = ArchiveWriter::with_options(out, self.header.clone(), opts)?;
         self.writer = Some(writer);
         Ok(())
+    }
+
+    pub(crate) fn core(&self) -> &Arc<SessionCore> {
+        &self.core
     }
 
     /// The first failure of the session: reported once; from now on records are counted
@@ -158,11 +217,30 @@ impl SpoolWriter {
         }
         self.core.degraded.store(true, Ordering::Relaxed);
         if self.core.set_error(msg.clone()) {
-            self.shared.report_issue(Some(&self.core.id), msg);
+            self.settings.issues.report(Some(&self.core.id), msg);
         }
     }
 
+    fn write_failed(&mut self, e: impl std::fmt::Display) {
+        let msg = format!(
+            "writing spool file {} failed: {e}; recording of this session stops, what was \
+             written so far stays recoverable",
+            self.part_path.display()
+        );
+        self.fail(msg);
+    }
+
     fn write(&mut self, rec: &TimedRecord) {
+        if self.writer.is_none() {
+            self.core.drop_records(1);
+            return;
+        }
+        if rec.time_ns > self.written_until_ns {
+            // the session's time moved on: chunks it has passed close first, so where chunks
+            // end depends only on the records, never on when the writer ran
+            self.written_until_ns = rec.time_ns;
+            self.close_chunks_until(rec.time_ns);
+        }
         let Some(w) = self.writer.as_mut() else {
             self.core.drop_records(1);
             return;
@@ -170,24 +248,36 @@ impl SpoolWriter {
         match w.write(rec) {
             Ok(closed) => {
                 self.core.records_written.fetch_add(1, Ordering::Relaxed);
-                if closed > 0 {
-                    self.after_chunks();
-                }
+                self.unsynced |= closed > 0;
             }
-            Err(FormatError::Io(e)) => {
-                let msg = format!(
-                    "writing spool file {} failed: {e}; recording of this session stops, \
-                     what was written so far stays recoverable",
-                    self.part_path.display()
-                );
-                self.fail(msg);
-            }
+            Err(FormatError::Io(e)) => self.write_failed(e),
             Err(_) => self.core.drop_records(1),
         }
     }
 
-    fn after_chunks(&mut self) {
-        if !self.shared.config.sync_data {
+    /// Closes every open chunk that started a flush interval or more before `now_ns`.
+    fn close_chunks_until(&mut self, now_ns: u64) {
+        if now_ns <= self.closed_until_ns {
+            return;
+        }
+        self.closed_until_ns = now_ns;
+        if let Some(w) = self.writer.as_mut() {
+            match w.close_stale(now_ns) {
+                Ok(n) => self.unsynced |= n > 0,
+                Err(e) => self.write_failed(e),
+            }
+        }
+    }
+
+    /// Chunks were written since the last [`SpoolWriter::sync`].
+    pub(crate) fn needs_sync(&self) -> bool {
+        self.unsynced && self.settings.sync_data && self.writer.is_some()
+    }
+
+    /// Makes the chunks written so far durable (`sync_data`).
+    pub(crate) fn sync(&mut self) {
+        self.unsynced = false;
+        if !self.settings.sync_data {
             return;
         }
         if let Some(w) = self.writer.as_mut() {
@@ -201,59 +291,75 @@ impl SpoolWriter {
         }
     }
 
-    /// One batch: drain both queues, write, report drops, close stale chunks.
+    /// One batch: takes everything queued, writes it in call order, notes drops, and closes
+    /// the chunks the session's clock has passed.
     pub(crate) fn pump(&mut self) {
-        let mut taken = 0u64;
-        let mut control_gone = false;
-        let mut audio_gone = false;
-        for _ in 0..MAX_BATCH {
-            match self.control_rx.try_recv() {
-                Ok(msg) => {
-                    taken += 1;
-                    self.core.budget.release(msg.bytes);
-                    self.control(*msg.rec);
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    control_gone = true;
-                    break;
-                }
-            }
-        }
-        for _ in 0..MAX_BATCH {
-            match self.audio_rx.try_recv() {
-                Ok(msg) => {
-                    taken += 1;
-                    self.core.budget.release(msg.bytes);
-                    self.audio(msg);
-                }
-                Err(TryRecvError::Empty) => break,
-                Err(TryRecvError::Disconnected) => {
-                    audio_gone = true;
-                    break;
-                }
-            }
-        }
-        self.disconnected = control_gone && audio_gone;
+        let mut batch = std::mem::take(&mut self.batch);
+        self.core.queue.take(&mut batch);
+        let taken = batch.len() as u64;
+        self.last_taken = taken;
+        self.process(&mut batch);
+        self.batch = batch;
         self.report_drops();
-        let now = self.core.clock.now_ns();
-        if let Some(w) = self.writer.as_mut() {
-            match w.close_stale(now) {
-                Ok(0) => {}
-                Ok(_) => self.after_chunks(),
-                Err(e) => {
-                    let msg = format!(
-                        "writing spool file {} failed: {e}; recording of this session stops, \
-                         what was written so far stays recoverable",
-                        self.part_path.display()
-                    );
-                    self.fail(msg);
-                }
-            }
+        if self.core.clock.mode() == ClockMode::Realtime {
+            let now = self.core.clock.now_ns();
+            self.close_chunks_until(now);
         }
         if taken > 0 {
             self.core.processed.send_modify(|p| *p += taken);
         }
+    }
+
+    fn process(&mut self, batch: &mut VecDeque<Msg>) {
+        let big = batch.capacity();
+        let used = batch.len();
+        for msg in batch.drain(..) {
+            self.core.budget.release(msg.bytes);
+            match msg.payload {
+                Payload::Control(rec) => self.control(*rec),
+                Payload::Audio {
+                    track,
+                    time_ns,
+                    samples,
+                } => self.audio(track, time_ns, samples),
+            }
+        }
+        // after a burst, give most of the memory back
+        if big > 1024 && used < big / 8 {
+            batch.shrink_to(used.max(64));
+        }
+    }
+
+    /// The last batch was empty and, as far as the session's clock is concerned, nothing is
+    /// due: with a live clock every chunk is closed; a manual clock only moves with records.
+    pub(crate) fn is_idle(&self) -> bool {
+        if self.writer.is_none() {
+            return true;
+        }
+        self.last_taken == 0
+            && (self.core.clock.mode() == ClockMode::Manual
+                || self.closed_until_ns
+                    >= self
+                        .written_until_ns
+                        .saturating_add(self.settings.flush_interval_ns))
+    }
+
+    /// `finish` was called, the recorder is shutting down, or every handle is gone.
+    pub(crate) fn is_finishing(&self) -> bool {
+        if self.core.detached.load(Ordering::Acquire) {
+            self.core
+                .default_end_reason
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert_with(|| "session_dropped".to_string());
+            let _ = self.core.state.compare_exchange(
+                STATE_RECORDING,
+                STATE_FINISHING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        self.core.state.load(Ordering::Acquire) != STATE_RECORDING
     }
 
     fn control(&mut self, mut rec: TimedRecord) {
@@ -261,7 +367,7 @@ impl SpoolWriter {
             self.core.drop_records(1);
             return;
         }
-        self.shared.config.redactor.redact_record(&mut rec.record);
+        self.settings.redactor.redact_record(&mut rec.record);
         if matches!(rec.record, Record::SessionEnd(_)) {
             if self.wrote_end {
                 return;
@@ -271,31 +377,31 @@ impl SpoolWriter {
         self.write(&rec);
     }
 
-    fn audio(&mut self, msg: AudioMsg) {
-        let Some(idx) = usize::from(msg.track).checked_sub(1) else {
+    fn audio(&mut self, track_id: u16, time_ns: u64, mut samples: Vec<i16>) {
+        let Some(idx) = usize::from(track_id).checked_sub(1) else {
             return;
         };
         let Some(slot) = self.core.tracks.get(idx) else {
             return;
         };
         let channels = usize::from(slot.channels.max(1));
-        let frames = (msg.samples.len() / channels) as u64;
+        let frames = (samples.len() / channels) as u64;
         if self.writer.is_none() {
             slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
             return;
         }
         let rate = slot.sample_rate;
-        let (track, label, ch) = (slot.id, slot.label.clone(), slot.channels);
-        let placement = self.placers[idx].place(msg.time_ns, frames);
+        let (track, ch) = (slot.id, slot.channels);
+        let placement = self.placers[idx].place(time_ns, frames);
         if let Some(d) = placement.drift_samples {
             let mut attributes = calltape_format::Attributes::new();
             attributes.insert("track".into(), json!(track));
-            attributes.insert("what".into(), json!(label));
+            attributes.insert("what".into(), json!(slot.label));
             attributes.insert("samples".into(), json!(d));
             let ns = sample_time_ns(d.unsigned_abs(), rate) as i64;
             attributes.insert("ns".into(), json!(if d < 0 { -ns } else { ns }));
             self.write(&TimedRecord::new(
-                msg.time_ns,
+                time_ns,
                 Record::Event(Event {
                     turn: None,
                     name: "audio_drift_corrected".into(),
@@ -304,10 +410,9 @@ impl SpoolWriter {
             ));
         }
         let skip = placement.skip_frames as usize * channels;
-        if skip >= msg.samples.len() {
+        if skip >= samples.len() {
             return;
         }
-        let mut samples = msg.samples;
         samples.drain(..skip);
         let rec = TimedRecord::new(
             sample_time_ns(placement.first_sample, rate),
@@ -326,7 +431,6 @@ impl SpoolWriter {
         if self.writer.is_none() {
             return;
         }
-        let now = self.core.clock.now_ns();
         let mut drops = Vec::new();
         for t in self.core.tracks.iter() {
             let n = t.dropped_pending.swap(0, Ordering::Relaxed);
@@ -338,6 +442,10 @@ impl SpoolWriter {
         if n > 0 {
             drops.push(("records".to_string(), n, "records"));
         }
+        if drops.is_empty() {
+            return;
+        }
+        let now = self.core.clock.now_ns();
         for (what, count, unit) in drops {
             self.write(&TimedRecord::new(
                 now,
@@ -351,12 +459,45 @@ impl SpoolWriter {
         }
     }
 
-    /// Drains what is left, records the session end if the agent did not, and closes the
+    /// Drops the writer without writing anything more (after a bug in it): the spool file
+    /// keeps what was written and is recovered on the next start.
+    pub(crate) fn abandon(mut self) {
+        if let Some(w) = self.writer.as_mut() {
+            w.get_mut().failed = true;
+        }
+    }
+
+    /// Writes what is left, records the session end if the agent did not, and closes the
     /// archive (summary, index, footer), then renames it. A file that cannot be closed is
-    /// recovered in place if possible, else left as `.part` for the next start.
+    /// recovered in place if possible, else left as `.part` for the next start. The queue
+    /// refuses everything from then on.
     pub(crate) fn close(mut self) -> Closed {
         self.pump();
-        self.pump();
+        let closed = self.close_file();
+        // messages that raced the close are refused from now on; count the last few
+        let mut late = std::mem::take(&mut self.batch);
+        self.core.queue.close(&mut late);
+        let taken = late.len() as u64;
+        for msg in late.drain(..) {
+            self.core.budget.release(msg.bytes);
+            match msg.payload {
+                Payload::Control(_) => self.core.drop_records(1),
+                Payload::Audio { track, samples, .. } => {
+                    if let Some(slot) = self.core.track(track) {
+                        let frames = samples.len() / usize::from(slot.channels.max(1));
+                        slot.dropped_total
+                            .fetch_add(frames as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        if taken > 0 {
+            self.core.processed.send_modify(|p| *p += taken);
+        }
+        closed
+    }
+
+    fn close_file(&mut self) -> Closed {
         if self.writer.is_some() && !self.wrote_end {
             let reason = self
                 .core
@@ -375,16 +516,22 @@ impl SpoolWriter {
             ));
         }
         self.report_drops();
-        let final_path = self.final_path();
+        let final_path = free_archive_path(&self.settings.dir, &self.core.id);
         if let Some(w) = self.writer.take() {
             match w.finish() {
-                Ok((out, _summary)) => {
+                Ok((out, summary)) => {
+                    let len = out.written;
                     let synced = out.file.sync_all();
                     drop(out);
                     match synced.and_then(|_| rename_durable(&self.part_path, &final_path)) {
                         Ok(()) => {
                             self.lock = None;
-                            return Closed::Archive { path: final_path };
+                            return Closed::Archive(Box::new(ClosedArchive {
+                                path: final_path,
+                                len,
+                                summary,
+                                recovered: false,
+                            }));
                         }
                         Err(e) => {
                             let msg = format!(
@@ -420,7 +567,7 @@ impl SpoolWriter {
             .map_err(|e| e.to_string())
             .and_then(|_| rename_durable(&self.part_path, &final_path).map_err(|e| e.to_string()))
         {
-            Ok(()) => Closed::Archive { path: final_path },
+            Ok(()) => Closed::Recovered { path: final_path },
             Err(e) => Closed::Nothing {
                 reason: format!(
                     "{}; recovery failed too ({e}); the file stays in the spool and is \
@@ -431,14 +578,10 @@ impl SpoolWriter {
             },
         }
     }
-
-    /// `<spool>/<id>.calltape`, or `<id>~N.calltape` if an earlier archive of the same id is
-    /// still waiting for upload.
-    fn final_path(&self) -> PathBuf {
-        free_archive_path(&self.shared.config.spool_dir, &self.core.id)
-    }
 }
 
+/// `<spool>/<id>.calltape`, or `<id>~N.calltape` if an earlier archive of the same id is
+/// still waiting for upload.
 pub(crate) fn free_archive_path(dir: &Path, id: &str) -> PathBuf {
     let first = dir.join(format!("{id}{ARCHIVE_SUFFIX}"));
     if !first.exists() {

@@ -1,13 +1,14 @@
 //! Uploading closed archives: `put` below the multipart threshold, `put_multipart` above it
 //! (aborted on failure), retried with exponential backoff within a hard deadline, and verified
-//! before the spool copy is deleted.
+//! before the spool copy is deleted. The uploader is handed the archive's length and summary
+//! (header included) by whoever closed it ([`ClosedArchive`]); it reads the file only to send
+//! it and to verify the tail.
 //!
 //! Verification: a HEAD must report the local size, and the object's last 256 KiB (footer,
 //! chunk index and summary, whose CRC32Cs cover the whole tail) must equal the local bytes,
 //! compared by CRC32C. That is one small ranged GET instead of downloading the call again.
 
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
@@ -22,6 +23,7 @@ use tokio::time::Instant;
 use crate::config::{RetryPolicy, StoreTarget};
 use crate::keys::KeyLayout;
 use crate::report::{UploadOutcome, UploadReport};
+use crate::spool::ClosedArchive;
 
 /// Bytes of the tail compared after upload.
 const VERIFY_TAIL: u64 = 256 * 1024;
@@ -38,28 +40,6 @@ pub(crate) struct Uploader {
     pub part_size: usize,
     /// Cleared when the store refuses attributes, so later uploads skip them.
     attributes: AtomicBool,
-}
-
-/// A closed archive in the spool, read from its own tail.
-pub(crate) struct LocalArchive {
-    pub path: PathBuf,
-    pub header: Header,
-    pub len: u64,
-    pub recovered: bool,
-}
-
-impl LocalArchive {
-    /// Opens a closed archive's tail (blocking).
-    pub(crate) fn open(path: &Path) -> Result<LocalArchive, String> {
-        let mut f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let a = calltape_format::open(&mut f).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(LocalArchive {
-            path: path.to_path_buf(),
-            header: a.summary.header,
-            len: a.file_len,
-            recovered: a.footer.flags & 1 == 1,
-        })
-    }
 }
 
 impl Uploader {
@@ -91,15 +71,15 @@ impl Uploader {
 
     /// Uploads, verifies and deletes the local copy, retrying until `deadline`. Never panics;
     /// a failure leaves the file in the spool and says why.
-    pub(crate) async fn upload(&self, archive: &LocalArchive, deadline: Instant) -> UploadReport {
+    pub(crate) async fn upload(&self, archive: &ClosedArchive, deadline: Instant) -> UploadReport {
         let mut report = UploadReport {
-            session_id: archive.header.session_id.clone(),
+            session_id: archive.header().session_id.clone(),
             key: String::new(),
             bytes: archive.len,
             recovered: archive.recovered,
             outcome: UploadOutcome::Uploaded,
         };
-        let key = match self.key_for(&archive.header) {
+        let key = match self.key_for(archive.header()) {
             Ok(k) => k,
             Err(reason) => {
                 report.outcome = UploadOutcome::InSpool {
@@ -167,7 +147,7 @@ impl Uploader {
         a
     }
 
-    async fn attempt(&self, archive: &LocalArchive, key: &StorePath) -> Result<(), String> {
+    async fn attempt(&self, archive: &ClosedArchive, key: &StorePath) -> Result<(), String> {
         let res = self.put(archive, key).await;
         let res = match res {
             Err(object_store::Error::NotImplemented { .. })
@@ -183,7 +163,7 @@ impl Uploader {
         self.verify(archive, key).await
     }
 
-    async fn put(&self, archive: &LocalArchive, key: &StorePath) -> object_store::Result<()> {
+    async fn put(&self, archive: &ClosedArchive, key: &StorePath) -> object_store::Result<()> {
         let attributes = self.attributes(archive.recovered);
         let io = |e: std::io::Error| object_store::Error::Generic {
             store: "spool",
@@ -226,7 +206,7 @@ impl Uploader {
         Ok(())
     }
 
-    async fn verify(&self, archive: &LocalArchive, key: &StorePath) -> Result<(), String> {
+    async fn verify(&self, archive: &ClosedArchive, key: &StorePath) -> Result<(), String> {
         let meta = self
             .store()
             .head(key)

@@ -253,3 +253,53 @@ async fn stage_guard_records_on_drop_and_dropped_session_is_closed_and_uploaded(
         Some("session_dropped")
     );
 }
+
+/// With a manual clock the archive depends only on the calls: the same call recorded three
+/// times, waiting for the writer after every call (tiny batches), after every 13th, and never
+/// (batches as the writer happens to run), gives the same bytes.
+#[tokio::test]
+async fn a_manual_clock_call_gives_the_same_bytes_however_the_writer_runs() {
+    let mut archives = Vec::new();
+    for wait_every in [1, 13, u64::MAX] {
+        let (dest, spool) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let rec = file_recorder(dest.path(), spool.path())
+            .await
+            .build()
+            .await
+            .unwrap();
+        let s = rec.start_session(call_info("same-bytes")).unwrap();
+        for i in 0..200u64 {
+            let t = i * 20 * MS;
+            if i % 65 == 0 {
+                s.at(t).turn_start(i as u32 / 65 + 1, Speaker::User);
+            }
+            let first = i * 320;
+            let frame: Vec<i16> = (first..first + 320).map(|n| sample(1, n)).collect();
+            s.at(t).audio(1, &frame);
+            if i % 3 == 0 {
+                s.at(t + 5 * MS).audio(2, &frame);
+            }
+            if i % 7 == 0 {
+                let mut attrs = Attributes::new();
+                attrs.insert("i".into(), i.into());
+                s.at(t + MS).event("tick", attrs);
+            }
+            if i % wait_every == 0 {
+                s.drained().await;
+            }
+        }
+        s.at(4_000 * MS).end("user_hangup", None);
+        let report = s.finish().await.unwrap();
+        archives.push(std::fs::read(dest.path().join(&report.upload.key)).unwrap());
+    }
+    let rb = read_back(&archives[0]);
+    assert!(rb.archive.index.len() > 8, "several chunks per lane");
+    assert!(
+        archives[0] == archives[1],
+        "waiting after every call changed the bytes"
+    );
+    assert!(
+        archives[0] == archives[2],
+        "never waiting changed the bytes"
+    );
+}
