@@ -31,7 +31,6 @@ async fn record(id: &str, calls: impl FnOnce(&calltape_recorder::Session)) -> Re
 /// 400 ms after the user stopped. No playback stage is recorded: the agent's first audio is
 /// when the agent started answering.
 #[tokio::test]
-#[ignore = "needs agent-audio start rule (format summary)"]
 async fn the_readme_call_gets_a_complete_latency_breakdown() {
     let rb = record("readme-call", |s| {
         s.at(0).turn_start(1, Speaker::User);
@@ -56,12 +55,7 @@ async fn the_readme_call_gets_a_complete_latency_breakdown() {
     assert!(l.user_speech_end_ns.is_some(), "{l:?}");
     let e2e = l.valid_e2e_ns().expect("a valid e2e");
     assert!(e2e > 0, "{l:?}");
-    assert!(
-        !l.flags
-            .iter()
-            .any(|f| f == "missing_agent_audio" || f == "missing_user_speech_end"),
-        "{l:?}"
-    );
+    assert!(l.flags.is_empty(), "{l:?}");
 }
 
 #[tokio::test]
