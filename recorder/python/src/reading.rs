@@ -158,9 +158,9 @@ pub struct Call {
 pub fn open(
     py: Python<'_>,
     location: String,
-    store_options: Option<Vec<(String, String)>>,
+    store_options: Option<std::collections::BTreeMap<String, String>>,
 ) -> PyResult<Call> {
-    let options = store_options.unwrap_or_default();
+    let options: Vec<(String, String)> = store_options.unwrap_or_default().into_iter().collect();
     let data = py.detach(|| -> PyResult<CallData> {
         let source = Source::connect(&location, options)?;
         let archive = source.open()?;

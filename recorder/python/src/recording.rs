@@ -53,7 +53,7 @@ impl Recorder {
         memory_budget: Option<usize>,
         upload_deadline: Option<&Bound<'_, PyAny>>,
         on_error: Option<Py<PyAny>>,
-        store_options: Option<Vec<(String, String)>>,
+        store_options: Option<std::collections::BTreeMap<String, String>>,
         queue_capacity: Option<usize>,
         retry_interval: Option<f64>,
         upload_on_start: bool,
