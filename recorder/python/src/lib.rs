@@ -1,6 +1,7 @@
 //! The `calltape._calltape` extension module: the Rust recorder and archive reader for
 //! Python. The pure-Python package `calltape` (python/calltape) re-exports it.
 
+mod bench;
 mod convert;
 mod errors;
 mod pcm;
@@ -36,6 +37,7 @@ fn _calltape(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reading::RecordIter>()?;
     m.add_function(wrap_pyfunction!(validate_session_id, m)?)?;
     m.add_function(wrap_pyfunction!(reading::open, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::_bench_record_rust, m)?)?;
     m.add("MAX_SESSION_ID_LEN", calltape_recorder::MAX_SESSION_ID_LEN)?;
     Ok(())
 }

@@ -33,6 +33,12 @@ pub struct Recorder {
     destination: String,
 }
 
+impl Recorder {
+    pub fn inner(&self) -> &rec::Recorder {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl Recorder {
     #[new]
