@@ -4,6 +4,20 @@
 use calltape_recorder as rec;
 use pyo3::prelude::*;
 
+/// `None` or the quoted string, as Python's repr shows them.
+fn opt(v: &Option<String>) -> String {
+    v.as_ref().map_or("None".into(), |s| format!("{s:?}"))
+}
+
+/// `True` / `False`.
+fn flag(b: bool) -> &'static str {
+    if b {
+        "True"
+    } else {
+        "False"
+    }
+}
+
 /// Where one archive went: uploaded under `key`, or still in the spool at `spool_path`.
 #[pyclass(module = "calltape._calltape", frozen, get_all)]
 #[derive(Clone, Debug)]
@@ -30,7 +44,10 @@ impl UploadReport {
         match &self.spool_path {
             None => format!(
                 "UploadReport(session_id={:?}, key={:?}, bytes={}, recovered={}, uploaded=True)",
-                self.session_id, self.key, self.bytes, self.recovered
+                self.session_id,
+                self.key,
+                self.bytes,
+                flag(self.recovered)
             ),
             Some(p) => format!(
                 "UploadReport(session_id={:?}, uploaded=False, spool_path={p:?}, reason={:?})",
@@ -79,11 +96,11 @@ pub struct FinishReport {
 impl FinishReport {
     fn __repr__(&self) -> String {
         format!(
-            "FinishReport(upload={}, dropped_samples={}, dropped_records={}, error={:?})",
+            "FinishReport(upload={}, dropped_samples={}, dropped_records={}, error={})",
             self.upload.__repr__(),
             self.dropped_samples,
             self.dropped_records,
-            self.error
+            opt(&self.error)
         )
     }
 }
@@ -121,14 +138,14 @@ impl SessionStatus {
     fn __repr__(&self) -> String {
         format!(
             "SessionStatus(session_id={:?}, state={:?}, degraded={}, records_written={}, \
-             dropped_samples={}, dropped_records={}, error={:?})",
+             dropped_samples={}, dropped_records={}, error={})",
             self.session_id,
             self.state,
-            self.degraded,
+            flag(self.degraded),
             self.records_written,
             self.dropped_samples,
             self.dropped_records,
-            self.error
+            opt(&self.error)
         )
     }
 }
@@ -169,8 +186,12 @@ pub struct Health {
 impl Health {
     fn __repr__(&self) -> String {
         format!(
-            "Health(open_sessions={}, queued_bytes={}, memory_budget={}, errors={}, last_error={:?})",
-            self.open_sessions, self.queued_bytes, self.memory_budget, self.errors, self.last_error
+            "Health(open_sessions={}, queued_bytes={}, memory_budget={}, errors={}, last_error={})",
+            self.open_sessions,
+            self.queued_bytes,
+            self.memory_budget,
+            self.errors,
+            opt(&self.last_error)
         )
     }
 }
@@ -234,8 +255,9 @@ pub struct Issue {
 impl Issue {
     fn __repr__(&self) -> String {
         format!(
-            "Issue(session_id={:?}, message={:?})",
-            self.session_id, self.message
+            "Issue(session_id={}, message={:?})",
+            opt(&self.session_id),
+            self.message
         )
     }
 }

@@ -155,3 +155,30 @@ def test_at_view_stage_guard_and_status(dirs):
     assert stage.data["ttfb_ns"] == MS and stage.data["attributes"] == {"error": "TimeoutError"}
     pcm = call.audio(1, 5 * MS, 15 * MS, numpy=True)
     assert pcm.shape == (160, 2) and np.array_equal(pcm, np.stack([tone(160, 1), tone(160, 2)], 1))
+
+
+def test_on_error_and_health_report_an_unusable_spool(tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the spool directory should be")
+    issues: list[calltape.Issue] = []
+
+    async def run():
+        recorder = calltape.Recorder(f"file://{tmp_path}/dest", spool_dir=str(blocker / "spool"),
+                                     on_error=issues.append)
+        for _ in range(100):  # the callback runs on a thread of its own
+            if issues:
+                break
+            await asyncio.sleep(0.05)
+        s = recorder.start_session("degraded-1")
+        s.event("still accepted")  # recording never raises for a broken disk: it degrades
+        report = await s.finish()
+        health = recorder.health()
+        await recorder.shutdown(2)
+        return report, health
+
+    report, health = asyncio.run(run())
+    assert issues and "spool directory" in issues[0].message, issues
+    # the recorder's problem, then the session's (reported once, also in its report)
+    assert health.errors >= 2 and "degraded-1" in (health.last_error or "")
+    assert any(i.session_id == "degraded-1" for i in issues)
+    assert not report.upload.uploaded and report.upload.reason and report.error
