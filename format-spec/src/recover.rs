@@ -10,9 +10,10 @@ use serde::Serialize;
 
 use crate::chunk::{decode_chunk, CHUNK_HEADER_LEN};
 use crate::error::{FormatError, Result};
-use crate::frame::{encode_frame, encode_preamble, FrameKind, FLAG_RECOVERED};
+use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FLAG_RECOVERED};
 use crate::index::ChunkEntry;
 use crate::model::Header;
+use crate::reader::Archive;
 use crate::scan::{FrameScanner, Scanned};
 use crate::summary::{RecoveryNote, Summary, SummaryBuilder};
 use crate::writer::encode_tail;
@@ -41,6 +42,61 @@ pub struct Scan {
     pub summary: Summary,
     pub index: Vec<ChunkEntry>,
     pub report: RecoveryReport,
+}
+
+impl Scan {
+    /// The scan as an opened archive (of a file `file_len` bytes long): its index points at
+    /// the chunks found in the scanned file, so the [`RecordReader`](crate::RecordReader)
+    /// reads a crashed file exactly as a closed one. The footer is synthetic: it is flagged
+    /// as recovered unless the scan found the file intact, and its offsets point at the end
+    /// of the good bytes.
+    pub fn into_archive(self, file_len: u64) -> Archive {
+        let end = self.report.kept_bytes;
+        Archive {
+            footer: Footer {
+                summary_offset: end,
+                index_offset: end,
+                chunk_count: self.index.len() as u32,
+                flags: if self.report.intact {
+                    0
+                } else {
+                    FLAG_RECOVERED
+                },
+            },
+            summary: self.summary,
+            index: self.index,
+            file_len,
+        }
+    }
+}
+
+/// Whether an error opening a file from its tail leaves a forward scan worth trying
+/// (a missing or damaged tail), as opposed to a file that is not an archive at all, a newer
+/// major version, or an I/O failure.
+pub fn scan_can_help(e: &FormatError) -> bool {
+    !matches!(
+        e,
+        FormatError::NotAnArchive | FormatError::UnsupportedVersion { .. } | FormatError::Io(_)
+    )
+}
+
+/// Opens `input` from its tail; when the tail is missing or damaged, scans it from the start
+/// instead. Returns the archive and, after a scan, what it kept and lost (with the error
+/// that made the tail unusable). Either way the records are then read the same way.
+pub fn open_or_scan<R: Read + Seek>(
+    input: &mut R,
+) -> Result<(Archive, Option<(RecoveryReport, FormatError)>)> {
+    match crate::reader::open(input) {
+        Ok(archive) => Ok((archive, None)),
+        Err(e) if scan_can_help(&e) => {
+            let len = input.seek(SeekFrom::End(0))?;
+            input.seek(SeekFrom::Start(0))?;
+            let scanned = scan(std::io::BufReader::new(&mut *input))?;
+            let report = scanned.report.clone();
+            Ok((scanned.into_archive(len), Some((report, e))))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Scans `input` from its start. Chunks are decoded and checked; the scan stops at the
