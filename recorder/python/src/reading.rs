@@ -1,18 +1,17 @@
 //! The reading API: `calltape.open(path_or_url)` → `Call` (header, tracks, totals, turns as
 //! the format crate's summary holds them), records in time order and audio of a time range.
-//! Reads are ranged: opening fetches the tail (footer, summary, chunk index), then only the
-//! chunks a request needs, from a local file or an object store.
+//! Reads are ranged: opening fetches the tail (footer, summary, chunk index), then the format
+//! crate's record reader asks for the chunks a request needs (from a local file, or
+//! concurrently from an object store) and merges their records in time order.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use calltape_format::{
-    decode_chunk_frame, Archive, ChunkEntry, FormatError, OpenStep, Opener, Record, TimedRecord,
-    Track,
+    Archive, ChunkCache, ChunkEntry, Filter, FormatError, OpenStep, Opener, ReadEvent, Record,
+    RecordReader, TimedRecord, Track,
 };
 use object_store::path::Path as StorePath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -101,11 +100,24 @@ impl Source {
                     .map_err(|e| fail(e.to_string()))?;
                 Ok(buf)
             }
-            Backend::Store { store, path } => runtime()
-                .block_on(store.get_range(path, range.clone()))
-                .map(|b| b.to_vec())
-                .map_err(|e| fail(e.to_string())),
+            Backend::Store { .. } => runtime().block_on(self.read_async(range)),
         }
+    }
+
+    async fn read_async(&self, range: Range<u64>) -> PyResult<Vec<u8>> {
+        let Backend::Store { store, path } = &self.backend else {
+            return self.read(range);
+        };
+        store
+            .get_range(path, range.clone())
+            .await
+            .map(|b| b.to_vec())
+            .map_err(|e| {
+                ArchiveError::new_err(format!(
+                    "cannot read bytes {}..{} of {}: {e}",
+                    range.start, range.end, self.location
+                ))
+            })
     }
 
     fn format_error(&self, e: FormatError) -> PyErr {
@@ -131,18 +143,29 @@ impl Source {
         }
     }
 
-    /// The records of one chunk. The one place chunks are fetched and decoded.
-    fn chunk_records(&self, entry: &ChunkEntry) -> PyResult<Vec<TimedRecord>> {
-        let bytes = self.read(entry.frame_range())?;
-        decode_chunk_frame(entry, &bytes)
-            .map(|c| c.records)
-            .map_err(|e| self.format_error(e))
+    /// The bytes of several ranges: concurrently from an object store, in turn from a file.
+    fn read_many(&self, ranges: Vec<Range<u64>>) -> PyResult<Vec<(Range<u64>, Vec<u8>)>> {
+        match &self.backend {
+            Backend::File(_) => ranges
+                .into_iter()
+                .map(|r| self.read(r.clone()).map(|b| (r, b)))
+                .collect(),
+            Backend::Store { .. } => {
+                let reads = ranges.into_iter().map(|r| async move {
+                    let bytes = self.read_async(r.clone()).await?;
+                    Ok::<_, PyErr>((r, bytes))
+                });
+                runtime().block_on(futures::future::try_join_all(reads))
+            }
+        }
     }
 }
 
 struct CallData {
     source: Source,
     archive: Archive,
+    /// Decoded chunks shared by every read of this call (records and audio).
+    cache: Arc<ChunkCache>,
 }
 
 /// An archive opened for reading (`calltape.open`).
@@ -164,7 +187,13 @@ pub fn open(
     let data = py.detach(|| -> PyResult<CallData> {
         let source = Source::connect(&location, options)?;
         let archive = source.open()?;
-        Ok(CallData { source, archive })
+        Ok(CallData {
+            source,
+            archive,
+            cache: Arc::new(ChunkCache::new(
+                calltape_format::cache::DEFAULT_CACHE_BUDGET,
+            )),
+        })
     })?;
     Ok(Call {
         data: Arc::new(data),
@@ -262,31 +291,21 @@ impl Call {
     }
 
     /// Records in time order: all lanes, or `lane` (0 = control records, a track id =
-    /// that track's audio), between `from_ns` (inclusive) and `to_ns` (exclusive). Only the
-    /// chunks that can hold them are read, one at a time.
+    /// that track's audio), with times from `from_ns` to `to_ns` (both inclusive). Only the
+    /// chunks that can hold them are read (neighbours in one ranged request), through the
+    /// format crate's record reader and this call's chunk cache.
     #[pyo3(signature = (lane=None, from_ns=None, to_ns=None))]
     fn records(&self, lane: Option<u16>, from_ns: Option<u64>, to_ns: Option<u64>) -> RecordIter {
-        let from = from_ns.unwrap_or(0);
-        let to = to_ns.unwrap_or(u64::MAX);
-        let mut entries: Vec<ChunkEntry> = self
-            .data
-            .archive
-            .index
-            .iter()
-            .filter(|e| lane.is_none_or(|l| e.lane == l))
-            .filter(|e| to > from && e.overlaps(from, to - 1))
-            .copied()
-            .collect();
-        entries.sort_by_key(|e| (e.start_ns, e.offset));
+        let mut filter = match lane {
+            Some(l) => Filter::lane(l),
+            None => Filter::all(),
+        };
+        if from_ns.is_some() || to_ns.is_some() {
+            filter = filter.between(from_ns.unwrap_or(0), to_ns.unwrap_or(u64::MAX));
+        }
+        let reader = RecordReader::new(&self.data.archive, filter);
         RecordIter {
-            state: Mutex::new(Merge {
-                data: self.data.clone(),
-                chunks: entries.into(),
-                pending: BinaryHeap::new(),
-                seq: 0,
-                from,
-                to,
-            }),
+            state: Mutex::new(Reading::new(self.data.clone(), reader)),
         }
     }
 
@@ -344,7 +363,12 @@ fn sample_at(ns: u64, rate: u32) -> u64 {
 }
 
 /// The audio of `track` in `[from_ns, to_ns)` with silence where nothing was recorded.
-fn audio_range(data: &CallData, track: &Track, from_ns: u64, to_ns: u64) -> PyResult<Vec<i16>> {
+fn audio_range(
+    data: &Arc<CallData>,
+    track: &Track,
+    from_ns: u64,
+    to_ns: u64,
+) -> PyResult<Vec<i16>> {
     let ch = usize::from(track.channels.max(1));
     let first = sample_at(from_ns, track.sample_rate);
     let end = sample_at(to_ns, track.sample_rate).max(first);
@@ -352,98 +376,69 @@ fn audio_range(data: &CallData, track: &Track, from_ns: u64, to_ns: u64) -> PyRe
     if end == first {
         return Ok(out);
     }
-    for entry in data
+    // whole chunks of the track that overlap the range: a frame that starts before `from`
+    // still carries samples inside it
+    let chunks: Vec<ChunkEntry> = data
         .archive
         .chunks_in(track.id, from_ns, to_ns)
         .copied()
-        .collect::<Vec<_>>()
-    {
-        for rec in data.source.chunk_records(&entry)? {
-            let Record::Audio(a) = rec.record else {
-                continue;
-            };
-            let a_end = a.first_sample + a.frames();
-            let (lo, hi) = (a.first_sample.max(first), a_end.min(end));
-            if lo >= hi {
-                continue;
-            }
-            let src = (lo - a.first_sample) as usize * ch..(hi - a.first_sample) as usize * ch;
-            let dst = (lo - first) as usize * ch..(hi - first) as usize * ch;
-            out[dst].copy_from_slice(&a.samples[src]);
+        .collect();
+    let mut reading = Reading::new(
+        data.clone(),
+        RecordReader::for_chunks(chunks, Filter::lane(track.id)),
+    );
+    while let Some(rec) = reading.next()? {
+        let Record::Audio(a) = rec.record else {
+            continue;
+        };
+        let a_end = a.first_sample + a.frames();
+        let (lo, hi) = (a.first_sample.max(first), a_end.min(end));
+        if lo >= hi {
+            continue;
         }
+        let src = (lo - a.first_sample) as usize * ch..(hi - a.first_sample) as usize * ch;
+        let dst = (lo - first) as usize * ch..(hi - first) as usize * ch;
+        out[dst].copy_from_slice(&a.samples[src]);
     }
     Ok(out)
 }
 
-/// Records of several chunks merged into time order: a chunk is read once the next record
-/// to hand out is not earlier than its start, so memory holds only overlapping chunks.
-struct Merge {
+/// Drives the format crate's sans-io [`RecordReader`] over a [`Source`]: the one place
+/// records are fetched (the byte ranges it asks for, concurrently on an object store),
+/// decoded (through the call's chunk cache) and merged into time order.
+struct Reading {
     data: Arc<CallData>,
-    chunks: VecDeque<ChunkEntry>,
-    /// (time, lane, sequence) → record
-    pending: BinaryHeap<Reverse<(u64, u16, u64, Keyed)>>,
-    seq: u64,
-    from: u64,
-    to: u64,
+    reader: RecordReader,
 }
 
-/// A record ordered only by its key (the heap compares the tuple before it).
-struct Keyed(Box<TimedRecord>);
+impl Reading {
+    fn new(data: Arc<CallData>, reader: RecordReader) -> Reading {
+        let reader = reader.with_cache(data.cache.clone());
+        Reading { data, reader }
+    }
 
-impl PartialEq for Keyed {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for Keyed {}
-impl PartialOrd for Keyed {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Keyed {
-    fn cmp(&self, _: &Self) -> std::cmp::Ordering {
-        std::cmp::Ordering::Equal
-    }
-}
-
-impl Merge {
     fn next(&mut self) -> PyResult<Option<TimedRecord>> {
+        let src = &self.data.source;
         loop {
-            let next_chunk = self.chunks.front().map(|e| e.start_ns);
-            let head = self.pending.peek().map(|Reverse((t, ..))| *t);
-            match (head, next_chunk) {
-                (Some(t), Some(c)) if t < c => return Ok(self.pop()),
-                (Some(_), None) => return Ok(self.pop()),
-                (_, Some(_)) => {
-                    let entry = self.chunks.pop_front().expect("peeked");
-                    for r in self.data.source.chunk_records(&entry)? {
-                        if r.time_ns < self.from || r.time_ns >= self.to {
-                            continue;
-                        }
-                        self.seq += 1;
-                        self.pending.push(Reverse((
-                            r.time_ns,
-                            entry.lane,
-                            self.seq,
-                            Keyed(Box::new(r)),
-                        )));
+            match self.reader.next_event().map_err(|e| src.format_error(e))? {
+                None => return Ok(None),
+                Some(ReadEvent::Record(r)) => return Ok(Some(r)),
+                Some(ReadEvent::Need(ranges)) => {
+                    for (range, bytes) in src.read_many(ranges)? {
+                        self.reader
+                            .feed(range.start, &bytes)
+                            .map_err(|e| src.format_error(e))?;
                     }
                 }
-                (None, None) => return Ok(None),
             }
         }
-    }
-
-    fn pop(&mut self) -> Option<TimedRecord> {
-        self.pending.pop().map(|Reverse((.., k))| *k.0)
     }
 }
 
 /// Iterator over a call's records (`call.records(...)`).
 #[pyclass(module = "calltape._calltape", frozen)]
 pub struct RecordIter {
-    state: Mutex<Merge>,
+    state: Mutex<Reading>,
 }
 
 #[pymethods]

@@ -61,8 +61,8 @@ def check_call(call: calltape.Call, inspected: dict, reference: calltape_reader.
         (r.time_ns, r.kind) for r in mine if r.lane == 0
     ]
     window = list(call.records(from_ns=1_000 * MS, to_ns=2_000 * MS))
-    assert window and all(1_000 * MS <= r.time_ns < 2_000 * MS for r in window)
-    assert len(window) == sum(1_000 * MS <= t < 2_000 * MS for t in times)
+    assert window and all(1_000 * MS <= r.time_ns <= 2_000 * MS for r in window)
+    assert len(window) == sum(1_000 * MS <= t <= 2_000 * MS for t in times)
 
 
 def check_content(call: calltape.Call) -> None:

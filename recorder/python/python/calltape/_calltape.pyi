@@ -252,7 +252,8 @@ class Call:
     @property
     def summary(self) -> dict[str, Any]: ...
     def records(self, lane: int | None = None, from_ns: int | None = None, to_ns: int | None = None) -> RecordIter:
-        """Records in time order (lane 0: control; a track id: its audio), in ``[from_ns, to_ns)``."""
+        """Records in time order (lane 0: control; a track id: its audio), times in
+        ``[from_ns, to_ns]`` (both inclusive)."""
     def audio(self, track: int, from_ns: int = 0, to_ns: int | None = None, *, numpy: bool = False) -> Any:
         """PCM of ``[from_ns, to_ns)`` placed on the session clock (silence filled): bytes, or
         a numpy int16 array with ``numpy=True``."""
