@@ -19,7 +19,9 @@ fn validate_session_id(session_id: &str) -> PyResult<()> {
     calltape_recorder::validate_session_id(session_id).map_err(errors::recorder_error)
 }
 
-#[pymodule]
+// gil_used: audio borrows bytes-like objects while the GIL is held (abi3 never loads on
+// free-threaded builds anyway)
+#[pymodule(gil_used = true)]
 fn _calltape(m: &Bound<'_, PyModule>) -> PyResult<()> {
     runtime::init();
     m.add_class::<recording::Recorder>()?;
