@@ -106,11 +106,13 @@ async def record_python(rec, calls, seconds, user, agent, tag) -> int:
     ticks = seconds * 1_000_000_000 // FRAME_NS
     every = 1_000_000_000 // EVENTS_PER_S
     loop_len = min(len(user), len(agent)) // FRAME
+    # the agent receives its audio as one frame object per 20 ms
+    user_frames = [user[f * FRAME:(f + 1) * FRAME] for f in range(loop_len)]
+    agent_frames = [agent[f * FRAME:(f + 1) * FRAME] for f in range(loop_len)]
     next_event = n = 0
     for tick in range(ticks):
         t = tick * FRAME_NS
-        f = (tick % loop_len) * FRAME
-        u, a = user[f:f + FRAME], agent[f:f + FRAME]
+        u, a = user_frames[tick % loop_len], agent_frames[tick % loop_len]
         for s in sessions:
             s.audio(1, u, at=t)
             s.audio(2, a, at=t)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use calltape_recorder::{Attributes, Speaker, Stage};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDelta, PyDict};
+use pyo3::types::{PyBool, PyDelta, PyDict, PyFloat, PyInt, PyString};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -66,16 +66,32 @@ pub fn json_value(what: &str, v: &Bound<'_, PyAny>) -> PyResult<Value> {
     })
 }
 
-/// A dict of attributes (string keys, JSON-like values); `None` is empty.
+/// A dict of attributes (string keys, JSON-like values); `None` is empty. Flat values
+/// (str, int, float, bool, None) are converted directly (the hot path of `event(**attrs)`),
+/// nested ones through serde.
 pub fn attributes(what: &str, v: Option<&Bound<'_, PyDict>>) -> PyResult<Attributes> {
-    match v {
-        None => Ok(Attributes::new()),
-        Some(d) if d.is_empty() => Ok(Attributes::new()),
-        Some(d) => match json_value(what, d.as_any())? {
-            Value::Object(m) => Ok(m),
-            _ => Err(PyTypeError::new_err(format!("{what} must be a dict"))),
-        },
+    let mut out = Attributes::new();
+    let Some(d) = v else { return Ok(out) };
+    for (k, v) in d.iter() {
+        let key = k.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!("{what} keys must be str, not {}", type_name(&k)))
+        })?;
+        let value = if v.is_none() {
+            Value::Null
+        } else if let Ok(b) = v.cast::<PyBool>() {
+            Value::Bool(b.is_true())
+        } else if let (Ok(_), Ok(i)) = (v.cast::<PyInt>(), v.extract::<i64>()) {
+            Value::from(i)
+        } else if let Ok(f) = v.cast::<PyFloat>() {
+            Value::from(f.value())
+        } else if let Ok(s) = v.cast::<PyString>() {
+            Value::String(s.to_str()?.to_owned())
+        } else {
+            json_value(what, &v)?
+        };
+        out.insert(key.to_str()?.to_owned(), value);
     }
+    Ok(out)
 }
 
 /// A Rust model value as Python objects, through its serde form (dicts, lists, ints, ...).
