@@ -97,8 +97,30 @@ def workload(seconds: int = 10) -> tuple[np.ndarray, np.ndarray]:
     return user, agent
 
 
-async def record_python(rec, calls, seconds, user, agent, tag) -> int:
+class NullSession:
+    """The loop's own cost: the same calls into Python methods that do nothing."""
+
+    def audio(self, track, pcm, at=None):
+        pass
+
+    def event(self, name, at=None, **attrs):
+        pass
+
+    def end(self, reason, outcome=None, at=None):
+        pass
+
+    async def drained(self):
+        pass
+
+    async def finish(self):
+        class Report:
+            dropped_samples = dropped_records = 0
+        return Report()
+
+
+async def record_python(rec, calls, seconds, user, agent, tag, null=False) -> int:
     sessions = [
+        NullSession() if null else
         rec.start_session(f"bench-py-{tag}-{k}", tracks=[("user", RATE, 1), ("agent", RATE, 1)],
                           started_at=STARTED_AT, manual_clock=True)
         for k in range(calls)
@@ -117,8 +139,9 @@ async def record_python(rec, calls, seconds, user, agent, tag) -> int:
             s.audio(1, u, at=t)
             s.audio(2, a, at=t)
         while next_event < t + FRAME_NS:
+            track, prob = 1 + n % 2, (n % 100) / 100
             for s in sessions:
-                s.event("vad", at=next_event, track=1 + n % 2, speech_probability=(n % 100) / 100)
+                s.event("vad", at=next_event, track=track, speech_probability=prob)
             n += 1
             next_event += every
         if tick % 50 == 49:
@@ -134,7 +157,7 @@ async def record_python(rec, calls, seconds, user, agent, tag) -> int:
 
 async def capacity(calls: int, seconds: int, reps: int) -> dict[str, list[float]]:
     user, agent = workload()
-    per_minute: dict[str, list[float]] = {"python": [], "rust": []}
+    per_minute: dict[str, list[float]] = {"python": [], "rust": [], "loop": []}
     dropped = 0
     with tempfile.TemporaryDirectory() as dest, tempfile.TemporaryDirectory() as spool:
         rec = calltape.Recorder(f"file://{dest}", spool_dir=spool, retry_interval=None)
@@ -142,10 +165,12 @@ async def capacity(calls: int, seconds: int, reps: int) -> dict[str, list[float]
         await record_python(rec, 2, 5, user, agent, "warm")
         await _calltape._bench_record_rust(rec, 2, 5, user.tobytes(), agent.tobytes(), EVENTS_PER_S, "warm")
         for rep in range(reps):
-            for side in ("python", "rust"):
+            for side in ("python", "rust", "loop"):
                 c0 = time.process_time()
                 if side == "python":
                     dropped += await record_python(rec, calls, seconds, user, agent, str(rep))
+                elif side == "loop":
+                    await record_python(rec, calls, seconds, user, agent, str(rep), null=True)
                 else:
                     dropped += await _calltape._bench_record_rust(
                         rec, calls, seconds, user.tobytes(), agent.tobytes(), EVENTS_PER_S, str(rep))
@@ -181,7 +206,10 @@ def main() -> None:
     print("|---|---|---|")
     print(f"| Python binding | {py * 1e3:.1f} ms | {', '.join(f'{x * 1e3:.1f}' for x in cap['python'])} |")
     print(f"| Rust API (same loop, same process) | {rs * 1e3:.1f} ms | {', '.join(f'{x * 1e3:.1f}' for x in cap['rust'])} |")
-    print(f"\nratio Python / Rust: {py / rs:.2f}x (goal ≤ 1.3x); dropped: {int(cap['_dropped'][0])}")
+    lp = statistics.median(cap["loop"])
+    print(f"| the Python loop alone (no-op methods) | {lp * 1e3:.1f} ms | {', '.join(f'{x * 1e3:.1f}' for x in cap['loop'])} |")
+    print(f"\nratio Python / Rust: {py / rs:.2f}x (goal ≤ 1.3x); without the loop's own cost: "
+          f"{(py - lp) / rs:.2f}x; dropped: {int(cap['_dropped'][0])}")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ pub fn attributes(what: &str, v: Option<&Bound<'_, PyDict>>) -> PyResult<Attribu
             Value::Null
         } else if let Ok(b) = v.cast::<PyBool>() {
             Value::Bool(b.is_true())
-        } else if let (Ok(_), Ok(i)) = (v.cast::<PyInt>(), v.extract::<i64>()) {
+        } else if let Some(i) = v.cast::<PyInt>().ok().and_then(|i| i.extract::<i64>().ok()) {
             Value::from(i)
         } else if let Ok(f) = v.cast::<PyFloat>() {
             Value::from(f.value())

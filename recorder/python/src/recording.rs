@@ -355,7 +355,11 @@ impl Session {
                     .join(", ")
             }
         };
-        if let Ok(id) = track.extract::<i64>() {
+        if let Some(id) = track
+            .cast::<pyo3::types::PyInt>()
+            .ok()
+            .and_then(|i| i.extract::<i64>().ok())
+        {
             if id >= 1 && (id as usize) <= self.tracks.len() {
                 return Ok(id as u16);
             }
