@@ -124,8 +124,23 @@ impl Source {
         ArchiveError::new_err(format!("{}: {e}", self.location))
     }
 
-    /// Reads the tail: footer, summary and chunk index.
-    fn open(&self) -> PyResult<Archive> {
+    /// Reads the tail: footer, summary and chunk index. A local file whose tail is missing
+    /// or damaged (still being written, or left by a crash) is scanned from the start
+    /// instead; the second value then says what the scan kept and why the tail was unusable.
+    fn open(&self) -> PyResult<(Archive, Option<String>)> {
+        if let Backend::File(f) = &self.backend {
+            let mut f = f.lock().unwrap_or_else(PoisonError::into_inner);
+            let (archive, scanned) =
+                calltape_format::open_or_scan(&mut *f).map_err(|e| self.format_error(e))?;
+            let note = scanned.map(|(report, why)| {
+                format!(
+                    "no usable footer ({why}); read by scanning: {} chunks and {} bytes kept, {} \
+                     bytes lost",
+                    report.chunks_kept, report.kept_bytes, report.lost_bytes
+                )
+            });
+            return Ok((archive, note));
+        }
         let mut opener = Opener::new(self.len);
         let mut range = opener.first_range();
         loop {
@@ -137,7 +152,7 @@ impl Source {
                     self.location
                 ))
             })? {
-                OpenStep::Ready(a) => return Ok(*a),
+                OpenStep::Ready(a) => return Ok((*a, None)),
                 OpenStep::Need(next) => range = next,
             }
         }
@@ -166,6 +181,8 @@ struct CallData {
     archive: Archive,
     /// Decoded chunks shared by every read of this call (records and audio).
     cache: Arc<ChunkCache>,
+    /// Set when the file had no usable footer and was scanned.
+    scanned: Option<String>,
 }
 
 /// An archive opened for reading (`calltape.open`).
@@ -175,7 +192,8 @@ pub struct Call {
 }
 
 /// Opens an archive: a path, a `file://` URL or an object-store URL (`s3://bucket/key`, with
-/// the AWS environment conventions, or `store_options`). Only the tail is read now.
+/// the AWS environment conventions, or `store_options`). Only the tail is read now; a local
+/// file without a usable footer (unclosed, crashed) is scanned instead (`Call.scanned`).
 #[pyfunction]
 #[pyo3(signature = (location, *, store_options=None))]
 pub fn open(
@@ -186,10 +204,11 @@ pub fn open(
     let options: Vec<(String, String)> = store_options.unwrap_or_default().into_iter().collect();
     let data = py.detach(|| -> PyResult<CallData> {
         let source = Source::connect(&location, options)?;
-        let archive = source.open()?;
+        let (archive, scanned) = source.open()?;
         Ok(CallData {
             source,
             archive,
+            scanned,
             cache: Arc::new(ChunkCache::new(
                 calltape_format::cache::DEFAULT_CACHE_BUDGET,
             )),
@@ -239,6 +258,13 @@ impl Call {
     #[getter]
     fn chunk_count(&self) -> usize {
         self.data.archive.index.len()
+    }
+
+    /// Why the file was read by a forward scan (no usable footer: still being written, or
+    /// left by a crash), with what was kept and lost; None when it was opened from its tail.
+    #[getter]
+    fn scanned(&self) -> Option<&str> {
+        self.data.scanned.as_deref()
     }
 
     /// The footer marks this archive as recovered after a crash.

@@ -53,6 +53,12 @@ def test_sigkill_mid_call_is_recovered_and_uploaded(dirs):
     parts = list(spool.glob("crash-1*.part"))
     assert parts, f"the killed process left no spool file: {list(spool.iterdir())}"
     assert not dest.exists() or not list(dest.rglob("*.calltape"))
+    # the spool file as the kill left it reads by a forward scan, like `calltape inspect` does
+    left = calltape.open(str(parts[0]))
+    assert left.scanned and "no usable footer" in left.scanned
+    assert [r.data["text"] for r in left.records(lane=0) if r.kind == "transcript"] == [
+        "said before the kill"
+    ]
 
     async def recover():
         recorder = calltape.Recorder(f"file://{dest}", spool_dir=str(spool))

@@ -24,7 +24,8 @@ def validate_session_id(session_id: str) -> None:
 
 def open(location: str, *, store_options: Mapping[str, str] | None = None) -> Call:
     """Opens an archive (path, ``file://`` or object-store URL such as ``s3://bucket/key``).
-    Reads only its tail; chunks are fetched as records or audio are asked for.
+    Reads only its tail; chunks are fetched as records or audio are asked for. A local file
+    without a usable footer (unclosed, crashed) is scanned instead (see ``Call.scanned``).
     Raises ``ArchiveError``."""
 
 class Recorder:
@@ -237,6 +238,9 @@ class Call:
     def chunk_count(self) -> int: ...
     @property
     def recovered(self) -> bool: ...
+    @property
+    def scanned(self) -> str | None:
+        """Why a local file was read by a forward scan (no usable footer), or None."""
     @property
     def header(self) -> dict[str, Any]: ...
     @property
