@@ -26,9 +26,16 @@ CHILD = textwrap.dedent(
             s.audio(1, np.full(320, i, dtype=np.int16), at=i * 20_000_000)
         s.transcript("user", "said before the kill", turn=1, at=1_000_000_000)
         await s.drained()
-        while s.now_ns() < 1_300_000_000:   # past the last record + flush interval
+        part = f"{spool}/crash-1.calltape.part"
+        for _ in range(600):  # until the flushed chunks on disk hold the transcript
+            try:
+                left = calltape.open(part)
+                audio = left.totals["audio_frames"].get(1, 0)
+                if audio == 50 * 320 and any(r.kind == "transcript" for r in left.records(lane=0)):
+                    break
+            except calltape.ArchiveError:
+                pass  # the header is not on disk yet
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
         print("ready", flush=True)
         await asyncio.sleep(120)             # mid-call: never finished
     asyncio.run(main())
