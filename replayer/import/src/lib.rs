@@ -15,7 +15,7 @@ pub mod warning;
 
 use std::path::PathBuf;
 
-use calltape_format::{Attributes, Header, Record, TimedRecord, TurnId};
+use calltape_format::{Attributes, Header, Record, TimedRecord};
 use thiserror::Error;
 
 pub use archive::{write_archive, ImportOutcome};
@@ -96,10 +96,4 @@ pub(crate) fn as_attributes(value: serde_json::Value) -> Attributes {
             m
         }
     }
-}
-
-/// The turn whose start is the latest at or before `time_ns`, given turn starts sorted by time.
-pub(crate) fn turn_at(starts: &[(u64, TurnId)], time_ns: u64) -> Option<TurnId> {
-    let i = starts.partition_point(|&(t, _)| t <= time_ns);
-    (i > 0).then(|| starts[i - 1].1)
 }

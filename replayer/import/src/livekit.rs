@@ -33,6 +33,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use calltape_format::call::TurnTimeline;
 use calltape_format::{
     AgentInfo, Attributes, Event, Header, Record, SessionEnd, Speaker, Stage, StageTiming,
     TimedRecord, ToolCall, Transcript, TurnEnd, TurnId, TurnStart, Usage,
@@ -40,7 +41,7 @@ use calltape_format::{
 use serde_json::{json, Map, Value};
 
 use super::clock::{self, delay_ns, unix_ns, SessionClock};
-use super::{as_attributes, sanitize_session_id, turn_at, ImportError, ImportedCall, Warnings};
+use super::{as_attributes, sanitize_session_id, ImportError, ImportedCall, Warnings};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
     "job_id",
@@ -197,7 +198,8 @@ pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, 
     m.finish_turn();
     m.unmatched_calls();
 
-    let starts: Vec<(u64, TurnId)> = m.turns.iter().map(|t| (t.0, t.1)).collect();
+    // events name the turn they fall in (turn membership, SPEC §7)
+    let starts = TurnTimeline::new(m.turns.iter().map(|t| (t.1, t.0)));
     let mut session_end = None;
     for ev in &events {
         m.event(ev, &starts, &mut session_end);
@@ -1209,10 +1211,10 @@ impl Mapper {
     fn event(
         &mut self,
         ev: &LkEvent,
-        starts: &[(u64, TurnId)],
+        starts: &TurnTimeline,
         session_end: &mut Option<(u64, SessionEnd)>,
     ) {
-        let turn = turn_at(starts, ev.time_ns);
+        let turn = starts.turn_at(ev.time_ns);
         let mut attrs = ev.raw.clone();
         attrs.remove("type");
         attrs.remove("created_at");
