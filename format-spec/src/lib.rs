@@ -11,6 +11,7 @@ pub mod error;
 pub mod frame;
 pub mod index;
 pub mod model;
+pub mod placement;
 pub mod reader;
 pub mod records;
 pub mod recover;

@@ -9,6 +9,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use calltape_format::placement::TrackWindow;
 use calltape_format::{
     Archive, ChunkCache, ChunkEntry, Filter, FormatError, OpenStep, Opener, ReadEvent, Record,
     RecordReader, TimedRecord, Track,
@@ -383,11 +384,6 @@ impl Call {
     }
 }
 
-/// Sample index (per channel) at session time `ns` on a track of `rate` Hz.
-fn sample_at(ns: u64, rate: u32) -> u64 {
-    (u128::from(ns) * u128::from(rate) / 1_000_000_000) as u64
-}
-
 /// The audio of `track` in `[from_ns, to_ns)` with silence where nothing was recorded.
 fn audio_range(
     data: &Arc<CallData>,
@@ -395,13 +391,13 @@ fn audio_range(
     from_ns: u64,
     to_ns: u64,
 ) -> PyResult<Vec<i16>> {
-    let ch = usize::from(track.channels.max(1));
-    let first = sample_at(from_ns, track.sample_rate);
-    let end = sample_at(to_ns, track.sample_rate).max(first);
-    let mut out = vec![0i16; (end - first) as usize * ch];
-    if end == first {
-        return Ok(out);
-    }
+    let mut window = TrackWindow::new(track, from_ns, to_ns);
+    // grown as audio arrives, never sized from a range a file's summary may claim
+    let mut out = Vec::new();
+    let mut sink = |s: &[i16]| -> PyResult<()> {
+        out.extend_from_slice(s);
+        Ok(())
+    };
     // whole chunks of the track that overlap the range: a frame that starts before `from`
     // still carries samples inside it
     let chunks: Vec<ChunkEntry> = data
@@ -417,15 +413,9 @@ fn audio_range(
         let Record::Audio(a) = rec.record else {
             continue;
         };
-        let a_end = a.first_sample + a.frames();
-        let (lo, hi) = (a.first_sample.max(first), a_end.min(end));
-        if lo >= hi {
-            continue;
-        }
-        let src = (lo - a.first_sample) as usize * ch..(hi - a.first_sample) as usize * ch;
-        let dst = (lo - first) as usize * ch..(hi - first) as usize * ch;
-        out[dst].copy_from_slice(&a.samples[src]);
+        window.place(&a, &mut sink)?;
     }
+    window.finish(&mut sink)?;
     Ok(out)
 }
 

@@ -3,6 +3,7 @@
 //! on the session clock (gaps filled with silence, never collapsed), streamed so memory stays
 //! bounded whatever the call length. Also how a call is opened, closed or crashed.
 
+use calltape_format::placement::TrackWindow;
 use calltape_format::{Archive, Filter, FormatError, Record, TimedRecord, Track};
 
 use crate::error::{AppError, Result};
@@ -51,10 +52,7 @@ pub fn describe_tracks(archive: &Archive) -> String {
         .join(", ")
 }
 
-/// Sample index (per channel) at session time `ns` on a track of `rate` Hz.
-pub fn sample_at(ns: u64, rate: u32) -> u64 {
-    (u128::from(ns) * u128::from(rate) / 1_000_000_000) as u64
-}
+pub use calltape_format::placement::sample_at;
 
 /// Streams the audio of `track_id` between `from_ns` and `to_ns` to `sink`, in order, as
 /// interleaved samples: exactly `(sample_at(to) - sample_at(from)) * channels` samples in
@@ -69,20 +67,7 @@ pub async fn stream_audio(
     mut sink: impl FnMut(&[i16]) -> Result<()>,
 ) -> Result<u64> {
     let track = track(archive, track_id)?.clone();
-    let ch = u64::from(track.channels.max(1));
-    let first = sample_at(from_ns, track.sample_rate);
-    let end = sample_at(to_ns, track.sample_rate).max(first);
-    let mut next = first; // next sample index (per channel) to emit
-    let silence = vec![0i16; 4096];
-    let emit_silence =
-        |upto: u64, next: &mut u64, sink: &mut dyn FnMut(&[i16]) -> Result<()>| -> Result<()> {
-            while *next < upto {
-                let n = ((upto - *next) * ch).min(silence.len() as u64 / ch * ch) as usize;
-                sink(&silence[..n])?;
-                *next += n as u64 / ch;
-            }
-            Ok(())
-        };
+    let mut window = TrackWindow::new(&track, from_ns, to_ns);
     // every frame of the chunks that meet the range, in time (= sample) order, through the
     // call's chunk cache; a frame that starts before the range may still reach into it
     let reader = src.chunk_reader(
@@ -93,22 +78,11 @@ pub async fn stream_audio(
         let Record::Audio(a) = rec.record else {
             return Ok(());
         };
-        let a_end = a.first_sample + a.frames();
-        if a_end <= next || a.first_sample >= end {
-            return Ok(()); // before what we emitted (overlap) or after the range
-        }
-        emit_silence(a.first_sample.min(end), &mut next, &mut sink)?;
-        let skip = next - a.first_sample;
-        let take = a_end.min(end) - next;
-        let s = (skip * ch) as usize;
-        let t = (take * ch) as usize;
-        sink(&a.samples[s..s + t])?;
-        next += take;
-        Ok(())
+        window.place(&a, &mut sink)
     })
     .await?;
-    emit_silence(end, &mut next, &mut sink)?;
-    Ok(end - first)
+    window.finish(&mut sink)?;
+    Ok(window.frames())
 }
 
 /// The audio of a range collected in memory (for short ranges: a turn, a few seconds).
