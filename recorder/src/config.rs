@@ -352,27 +352,6 @@ impl RecorderBuilder {
     }
 }
 
-/// The object store and the path inside it for `url` (`s3://bucket/key`, `gs://…`, `az://…`,
-/// `https://…`, `memory://`), set up exactly as a recorder destination is: the vendors'
-/// environment variables (`AWS_REGION`, `AWS_ENDPOINT_URL`, …), then `options` (object_store
-/// names such as `aws_endpoint`). For readers of archives, e.g. the Python package's
-/// `calltape.open`. A `file://` URL names a directory, which is created.
-pub fn store_for_url(
-    url: &str,
-    options: Vec<(String, String)>,
-) -> Result<(Arc<dyn ObjectStore>, String), RecorderError> {
-    let retry = RetryPolicy::default();
-    let target = resolve(
-        Some(Destination::Url {
-            url: url.to_string(),
-            options,
-        }),
-        &retry,
-        Duration::from_secs(60),
-    )?;
-    Ok((target.store, target.prefix))
-}
-
 fn resolve(
     dest: Option<Destination>,
     retry: &RetryPolicy,

@@ -158,7 +158,7 @@ pub use calltape_format::{
     TurnId, TurnStart, Usage,
 };
 pub use clock::ClockMode;
-pub use config::{store_for_url, RecorderBuilder, RetryPolicy};
+pub use config::{RecorderBuilder, RetryPolicy};
 pub use error::RecorderError;
 pub use keys::{KeyContext, KeyLayout};
 pub use recorder::Recorder;

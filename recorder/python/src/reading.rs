@@ -4,186 +4,30 @@
 //! crate's record reader asks for the chunks a request needs (from a local file, or
 //! concurrently from an object store) and merges their records in time order.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
-use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use calltape_format::placement::TrackWindow;
-use calltape_format::{
-    Archive, ChunkCache, ChunkEntry, Filter, FormatError, OpenStep, Opener, ReadEvent, Record,
-    RecordReader, TimedRecord, Track,
-};
-use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use calltape_format::{Filter, ReadEvent, Record, RecordReader, TimedRecord, Track};
+use calltape_read::call::{describe_tracks, open_location_with, OpenedCall};
+use calltape_read::error::AppError;
+use calltape_read::source::Location;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::convert::to_py;
-use crate::errors::{recorder_error, ArchiveError, UnknownTrackError};
+use crate::errors::{ArchiveError, UnknownTrackError};
 use crate::runtime::runtime;
 
-/// Where an archive's bytes come from.
-enum Backend {
-    File(Mutex<File>),
-    Store {
-        store: Arc<dyn ObjectStore>,
-        path: StorePath,
-    },
-}
-
-/// An archive's bytes, read by range.
-struct Source {
-    location: String,
-    backend: Backend,
-    len: u64,
-}
-
-impl Source {
-    fn connect(location: &str, options: Vec<(String, String)>) -> PyResult<Source> {
-        let local = if let Some(rest) = location.strip_prefix("file://") {
-            Some(
-                url::Url::parse(location)
-                    .ok()
-                    .and_then(|u| u.to_file_path().ok())
-                    .unwrap_or_else(|| rest.into()),
-            )
-        } else if location.contains("://") {
-            None
-        } else {
-            Some(location.into())
-        };
-        match local {
-            Some(path) => {
-                let file = File::open(&path).map_err(|e| {
-                    ArchiveError::new_err(format!("cannot open {}: {e}", path.display()))
-                })?;
-                let len = file
-                    .metadata()
-                    .map_err(|e| ArchiveError::new_err(format!("cannot stat {location}: {e}")))?
-                    .len();
-                Ok(Source {
-                    location: location.to_string(),
-                    backend: Backend::File(Mutex::new(file)),
-                    len,
-                })
-            }
-            None => {
-                let (store, key) =
-                    calltape_recorder::store_for_url(location, options).map_err(recorder_error)?;
-                let path = StorePath::from(key);
-                let meta = runtime()
-                    .block_on(store.head(&path))
-                    .map_err(|e| ArchiveError::new_err(format!("cannot open {location}: {e}")))?;
-                Ok(Source {
-                    location: location.to_string(),
-                    backend: Backend::Store { store, path },
-                    len: meta.size,
-                })
-            }
-        }
-    }
-
-    /// Exactly the bytes of `range`.
-    fn read(&self, range: Range<u64>) -> PyResult<Vec<u8>> {
-        let fail = |e: String| {
-            ArchiveError::new_err(format!(
-                "cannot read bytes {}..{} of {}: {e}",
-                range.start, range.end, self.location
-            ))
-        };
-        match &self.backend {
-            Backend::File(f) => {
-                let mut f = f.lock().unwrap_or_else(PoisonError::into_inner);
-                let mut buf = vec![0u8; (range.end - range.start) as usize];
-                f.seek(SeekFrom::Start(range.start))
-                    .and_then(|_| f.read_exact(&mut buf))
-                    .map_err(|e| fail(e.to_string()))?;
-                Ok(buf)
-            }
-            Backend::Store { .. } => runtime().block_on(self.read_async(range)),
-        }
-    }
-
-    async fn read_async(&self, range: Range<u64>) -> PyResult<Vec<u8>> {
-        let Backend::Store { store, path } = &self.backend else {
-            return self.read(range);
-        };
-        store
-            .get_range(path, range.clone())
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|e| {
-                ArchiveError::new_err(format!(
-                    "cannot read bytes {}..{} of {}: {e}",
-                    range.start, range.end, self.location
-                ))
-            })
-    }
-
-    fn format_error(&self, e: FormatError) -> PyErr {
-        ArchiveError::new_err(format!("{}: {e}", self.location))
-    }
-
-    /// Reads the tail: footer, summary and chunk index. A local file whose tail is missing
-    /// or damaged (still being written, or left by a crash) is scanned from the start
-    /// instead; the second value then says what the scan kept and why the tail was unusable.
-    fn open(&self) -> PyResult<(Archive, Option<String>)> {
-        if let Backend::File(f) = &self.backend {
-            let mut f = f.lock().unwrap_or_else(PoisonError::into_inner);
-            let (archive, scanned) =
-                calltape_format::open_or_scan(&mut *f).map_err(|e| self.format_error(e))?;
-            let note = scanned.map(|(report, why)| {
-                format!(
-                    "no usable footer ({why}); read by scanning: {} chunks and {} bytes kept, {} \
-                     bytes lost",
-                    report.chunks_kept, report.kept_bytes, report.lost_bytes
-                )
-            });
-            return Ok((archive, note));
-        }
-        let mut opener = Opener::new(self.len);
-        let mut range = opener.first_range();
-        loop {
-            let bytes = self.read(range.clone())?;
-            match opener.feed(range.start, &bytes).map_err(|e| {
-                ArchiveError::new_err(format!(
-                    "{}: {e} (an archive still being written, or left by a crash, has no \
-                     footer yet: `calltape recover` closes a copy)",
-                    self.location
-                ))
-            })? {
-                OpenStep::Ready(a) => return Ok((*a, None)),
-                OpenStep::Need(next) => range = next,
-            }
-        }
-    }
-
-    /// The bytes of several ranges: concurrently from an object store, in turn from a file.
-    fn read_many(&self, ranges: Vec<Range<u64>>) -> PyResult<Vec<(Range<u64>, Vec<u8>)>> {
-        match &self.backend {
-            Backend::File(_) => ranges
-                .into_iter()
-                .map(|r| self.read(r.clone()).map(|b| (r, b)))
-                .collect(),
-            Backend::Store { .. } => {
-                let reads = ranges.into_iter().map(|r| async move {
-                    let bytes = self.read_async(r.clone()).await?;
-                    Ok::<_, PyErr>((r, bytes))
-                });
-                runtime().block_on(futures::future::try_join_all(reads))
-            }
-        }
-    }
-}
-
+/// A call opened through the replayer's read layer (`calltape-read`): the same source,
+/// ranged and coalesced reads, scan fallback and chunk cache as `calltape replay`.
 struct CallData {
-    source: Source,
-    archive: Archive,
-    /// Decoded chunks shared by every read of this call (records and audio).
-    cache: Arc<ChunkCache>,
-    /// Set when the file had no usable footer and was scanned.
+    location: String,
+    call: OpenedCall,
+    /// Set when the file had no usable footer and was scanned: why, and what was kept.
     scanned: Option<String>,
+}
+
+fn archive_error(e: AppError) -> PyErr {
+    ArchiveError::new_err(e.to_string())
 }
 
 /// An archive opened for reading (`calltape.open`).
@@ -204,15 +48,24 @@ pub fn open(
 ) -> PyResult<Call> {
     let options: Vec<(String, String)> = store_options.unwrap_or_default().into_iter().collect();
     let data = py.detach(|| -> PyResult<CallData> {
-        let source = Source::connect(&location, options)?;
-        let (archive, scanned) = source.open()?;
+        let parsed = Location::parse(&location).map_err(archive_error)?;
+        let call = runtime()
+            .block_on(open_location_with(&parsed, &options))
+            .map_err(archive_error)?;
+        let scanned = call.scanned.as_ref().map(|report| {
+            format!(
+                "no usable footer ({}); read by scanning: {} chunks and {} bytes kept, {} bytes \
+                 lost",
+                call.open_error.as_deref().unwrap_or("unknown reason"),
+                report.chunks_kept,
+                report.kept_bytes,
+                report.lost_bytes
+            )
+        });
         Ok(CallData {
-            source,
-            archive,
+            location,
+            call,
             scanned,
-            cache: Arc::new(ChunkCache::new(
-                calltape_format::cache::DEFAULT_CACHE_BUDGET,
-            )),
         })
     })?;
     Ok(Call {
@@ -222,20 +75,13 @@ pub fn open(
 
 impl Call {
     fn track(&self, id: u16) -> PyResult<Track> {
-        let tracks = &self.data.archive.header().tracks;
+        let archive = &self.data.call.archive;
+        let tracks = &archive.header().tracks;
         tracks.iter().find(|t| t.id == id).cloned().ok_or_else(|| {
             UnknownTrackError::new_err(format!(
                 "{} has no audio track {id} (tracks: {})",
-                self.data.source.location,
-                if tracks.is_empty() {
-                    "none".to_string()
-                } else {
-                    tracks
-                        .iter()
-                        .map(|t| format!("{} {}", t.id, t.role))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                }
+                self.data.location,
+                describe_tracks(archive)
             ))
         })
     }
@@ -246,19 +92,19 @@ impl Call {
     /// Where the archive was opened from.
     #[getter]
     fn location(&self) -> &str {
-        &self.data.source.location
+        &self.data.location
     }
 
     /// Size of the archive in bytes.
     #[getter]
     fn file_bytes(&self) -> u64 {
-        self.data.archive.file_len
+        self.data.call.archive.file_len
     }
 
     /// Number of chunks in the archive.
     #[getter]
     fn chunk_count(&self) -> usize {
-        self.data.archive.index.len()
+        self.data.call.archive.index.len()
     }
 
     /// Why the file was read by a forward scan (no usable footer: still being written, or
@@ -271,50 +117,51 @@ impl Call {
     /// The footer marks this archive as recovered after a crash.
     #[getter]
     fn recovered(&self) -> bool {
-        self.data.archive.footer.recovered() || self.data.archive.summary.recovery.is_some()
+        self.data.call.archive.footer.recovered()
+            || self.data.call.archive.summary.recovery.is_some()
     }
 
     /// The archive header (SPEC §3): session_id, started_at, agent, environment, tags, tracks.
     #[getter]
     fn header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, self.data.archive.header())
+        to_py(py, self.data.call.archive.header())
     }
 
     /// The audio tracks (dicts: id, role, sample_rate, channels, codec, name).
     #[getter]
     fn tracks<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.data.archive.header().tracks)
+        to_py(py, &self.data.call.archive.header().tracks)
     }
 
     /// Session totals (SPEC §6): turns, records, errors, usage, e2e percentiles, ...
     #[getter]
     fn totals<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.data.archive.summary.totals)
+        to_py(py, &self.data.call.archive.summary.totals)
     }
 
     /// The turns with their latency breakdown (`latency`, ns) and its `flags`, exactly as the
     /// archive's summary holds them (what `calltape inspect --json` prints).
     #[getter]
     fn turns<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.data.archive.summary.turns)
+        to_py(py, &self.data.call.archive.summary.turns)
     }
 
     /// From session time 0 to the last record or sample, in ns.
     #[getter]
     fn duration_ns(&self) -> u64 {
-        self.data.archive.summary.duration_ns
+        self.data.call.archive.summary.duration_ns
     }
 
     /// What crash recovery kept and lost, or None.
     #[getter]
     fn recovery<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.data.archive.summary.recovery)
+        to_py(py, &self.data.call.archive.summary.recovery)
     }
 
     /// The whole summary (header, duration_ns, turns, totals, recovery).
     #[getter]
     fn summary<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        to_py(py, &self.data.archive.summary)
+        to_py(py, &self.data.call.archive.summary)
     }
 
     /// Records in time order: all lanes, or `lane` (0 = control records, a track id =
@@ -330,7 +177,11 @@ impl Call {
         if from_ns.is_some() || to_ns.is_some() {
             filter = filter.between(from_ns.unwrap_or(0), to_ns.unwrap_or(u64::MAX));
         }
-        let reader = RecordReader::new(&self.data.archive, filter);
+        let reader = self
+            .data
+            .call
+            .source
+            .reader(&self.data.call.archive, filter);
         RecordIter {
             state: Mutex::new(Reading::new(self.data.clone(), reader)),
         }
@@ -350,7 +201,7 @@ impl Call {
         numpy: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let t = self.track(track)?;
-        let to = to_ns.unwrap_or(self.data.archive.summary.duration_ns);
+        let to = to_ns.unwrap_or(self.data.call.archive.summary.duration_ns);
         let data = self.data.clone();
         let samples = py.detach(move || audio_range(&data, &t, from_ns, to))?;
         let bytes = PyBytes::new_with(py, samples.len() * 2, |buf| {
@@ -373,55 +224,35 @@ impl Call {
     }
 
     fn __repr__(&self) -> String {
-        let s = &self.data.archive.summary;
+        let s = &self.data.call.archive.summary;
         format!(
             "Call(session_id={:?}, turns={}, duration_ns={}, location={:?})",
             s.header.session_id,
             s.turns.len(),
             s.duration_ns,
-            self.data.source.location
+            self.data.location
         )
     }
 }
 
-/// The audio of `track` in `[from_ns, to_ns)` with silence where nothing was recorded.
-fn audio_range(
-    data: &Arc<CallData>,
-    track: &Track,
-    from_ns: u64,
-    to_ns: u64,
-) -> PyResult<Vec<i16>> {
-    let mut window = TrackWindow::new(track, from_ns, to_ns);
-    // grown as audio arrives, never sized from a range a file's summary may claim
-    let mut out = Vec::new();
-    let mut sink = |s: &[i16]| -> PyResult<()> {
-        out.extend_from_slice(s);
-        Ok(())
-    };
-    // whole chunks of the track that overlap the range: a frame that starts before `from`
-    // still carries samples inside it
-    let chunks: Vec<ChunkEntry> = data
-        .archive
-        .chunks_in(track.id, from_ns, to_ns)
-        .copied()
-        .collect();
-    let mut reading = Reading::new(
-        data.clone(),
-        RecordReader::for_chunks(chunks, Filter::lane(track.id)),
-    );
-    while let Some(rec) = reading.next()? {
-        let Record::Audio(a) = rec.record else {
-            continue;
-        };
-        window.place(&a, &mut sink)?;
-    }
-    window.finish(&mut sink)?;
-    Ok(out)
+/// The audio of `track` in `[from_ns, to_ns)` with silence where nothing was recorded: the
+/// replayer's own placement (`calltape_read::call::audio_range`).
+fn audio_range(data: &CallData, track: &Track, from_ns: u64, to_ns: u64) -> PyResult<Vec<i16>> {
+    let call = &data.call;
+    runtime()
+        .block_on(calltape_read::call::audio_range(
+            &call.source,
+            &call.archive,
+            track.id,
+            from_ns,
+            to_ns,
+        ))
+        .map_err(archive_error)
 }
 
-/// Drives the format crate's sans-io [`RecordReader`] over a [`Source`]: the one place
-/// records are fetched (the byte ranges it asks for, concurrently on an object store),
-/// decoded (through the call's chunk cache) and merged into time order.
+/// Steps the format crate's sans-io [`RecordReader`] over the call's source: the byte ranges
+/// it asks for are read (concurrently and coalesced on an object store), decoded through the
+/// source's chunk cache and merged into time order.
 struct Reading {
     data: Arc<CallData>,
     reader: RecordReader,
@@ -429,21 +260,27 @@ struct Reading {
 
 impl Reading {
     fn new(data: Arc<CallData>, reader: RecordReader) -> Reading {
-        let reader = reader.with_cache(data.cache.clone());
         Reading { data, reader }
     }
 
     fn next(&mut self) -> PyResult<Option<TimedRecord>> {
-        let src = &self.data.source;
+        let src = &self.data.call.source;
         loop {
-            match self.reader.next_event().map_err(|e| src.format_error(e))? {
+            match self
+                .reader
+                .next_event()
+                .map_err(|e| archive_error(src.format_err(e)))?
+            {
                 None => return Ok(None),
                 Some(ReadEvent::Record(r)) => return Ok(Some(r)),
                 Some(ReadEvent::Need(ranges)) => {
-                    for (range, bytes) in src.read_many(ranges)? {
+                    let fetched = runtime()
+                        .block_on(src.read_ranges(ranges))
+                        .map_err(archive_error)?;
+                    for (start, bytes) in fetched {
                         self.reader
-                            .feed(range.start, &bytes)
-                            .map_err(|e| src.format_error(e))?;
+                            .feed(start, &bytes)
+                            .map_err(|e| archive_error(src.format_err(e)))?;
                     }
                 }
             }

@@ -133,7 +133,15 @@ pub async fn open_call(target: &str) -> Result<OpenedCall> {
 /// Opens a call: the footer path first (one ranged read), and when the footer is missing or
 /// damaged, a forward scan of the whole file (streamed from an object store).
 pub async fn open_location(location: &crate::source::Location) -> Result<OpenedCall> {
-    let source = ArchiveSource::connect(location).await?;
+    open_location_with(location, &[]).await
+}
+
+/// [`open_location`] with explicit object-store settings.
+pub async fn open_location_with(
+    location: &crate::source::Location,
+    options: &[(String, String)],
+) -> Result<OpenedCall> {
+    let source = ArchiveSource::connect_with(location, options).await?;
     match source.open().await {
         Ok(archive) => Ok(OpenedCall {
             source,

@@ -65,10 +65,21 @@ impl std::fmt::Display for Location {
 /// Builds an object store for a URL. S3 settings come from the environment the AWS way
 /// (AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP, AWS_ACCESS_KEY_ID, …).
 pub fn store_for_url(url: &Url) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
-    let env = std::env::vars().filter(|(k, _)| {
-        let k = k.to_ascii_uppercase();
-        k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
-    });
+    store_for_url_with(url, &[])
+}
+
+/// [`store_for_url`] with explicit settings (object_store names such as `aws_endpoint`,
+/// `aws_allow_http`) on top of the environment's.
+pub fn store_for_url_with(
+    url: &Url,
+    options: &[(String, String)],
+) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
+    let env = std::env::vars()
+        .filter(|(k, _)| {
+            let k = k.to_ascii_uppercase();
+            k.starts_with("AWS_") || k.starts_with("GOOGLE_") || k.starts_with("AZURE_")
+        })
+        .chain(options.iter().cloned());
     let (store, path) =
         object_store::parse_url_opts(url, env).map_err(|e| AppError::BadLocation {
             location: url.to_string(),
@@ -266,6 +277,15 @@ impl ArchiveSource {
     /// Connects to the location and learns its length. On an object store this is the
     /// suffix GET that also brings the tail, so opening costs one request.
     pub async fn connect(location: &Location) -> Result<ArchiveSource> {
+        Self::connect_with(location, &[]).await
+    }
+
+    /// [`connect`](Self::connect) with explicit object-store settings (see
+    /// [`store_for_url_with`]).
+    pub async fn connect_with(
+        location: &Location,
+        options: &[(String, String)],
+    ) -> Result<ArchiveSource> {
         match location {
             Location::File(path) => {
                 let file = File::open(path).map_err(|e| AppError::Io {
@@ -286,7 +306,7 @@ impl ArchiveSource {
                 ))
             }
             Location::Url(url) => {
-                let (store, path) = store_for_url(url)?;
+                let (store, path) = store_for_url_with(url, options)?;
                 let (start, len, bytes, requests) = fetch_tail(store.as_ref(), &path)
                     .await
                     .map_err(|e| AppError::store(url.as_str(), e))?;
