@@ -7,31 +7,12 @@
 //! `cargo bench -p calltape-recorder --bench idle_sessions` (200 sessions, 20 s); set
 //! `CALLTAPE_IDLE_SESSIONS` and `CALLTAPE_IDLE_SECS` to change either.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use calltape_recorder::{Attributes, Recorder, SessionInfo, Speaker};
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn rusage() -> libc::rusage {
-    // SAFETY: getrusage only writes into the zeroed struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    assert_eq!(rc, 0, "getrusage failed");
-    u
-}
-
-/// User + system CPU time of this process so far.
-fn cpu_time() -> Duration {
-    let u = rusage();
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
+use support::{cpu_time, env_or, rusage};
 
 fn main() {
     let sessions = env_or("CALLTAPE_IDLE_SESSIONS", 200) as usize;
