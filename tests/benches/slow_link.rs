@@ -13,7 +13,6 @@
 //! run starts with a fresh S3 client. Prints one line per figure; the figures are copied into
 //! BENCHMARKS.md by hand.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{mpsc, Arc};
@@ -23,11 +22,8 @@ use calltape::tui::jobs::{JobResult, JobRunner};
 use calltape::tui::{open_call, resolve_target, update, App, Options};
 use calltape_tests::fault_proxy::FaultProxy;
 use calltape_tests::s3_server::TestS3;
-use object_store::path::Path as StorePath;
-use object_store::{ObjectStoreExt as _, WriteMultipart};
 
 const CHILD_FLAG: &str = "--child";
-const PART: usize = 8 << 20;
 
 fn cache_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -131,25 +127,7 @@ fn get(f: &[(String, u64)], key: &str) -> u64 {
 }
 
 fn upload(rt: &tokio::runtime::Runtime, s3: &TestS3, path: &Path, name: &str) {
-    let store = s3.store("bench");
-    rt.block_on(async {
-        let upload = store
-            .put_multipart(&StorePath::from(name))
-            .await
-            .expect("start multipart upload");
-        let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut f = std::fs::File::open(path).expect("open archive");
-        let mut buf = vec![0u8; PART];
-        loop {
-            let n = f.read(&mut buf).expect("read archive");
-            if n == 0 {
-                break;
-            }
-            w.wait_for_capacity(4).await.expect("upload part");
-            w.write(&buf[..n]);
-        }
-        w.finish().await.expect("complete multipart upload");
-    });
+    rt.block_on(s3.upload_file("bench", name, path));
 }
 
 fn main() {

@@ -199,6 +199,34 @@ impl TestS3 {
             .expect("build AmazonS3 for TestS3")
     }
 
+    /// Uploads the file at `path` as `bucket/name` with multipart in 8 MiB parts, as a
+    /// recorder uploads a long call.
+    ///
+    /// # Panics
+    /// On any I/O or store error (a test helper).
+    pub async fn upload_file(&self, bucket: &str, name: &str, path: &std::path::Path) {
+        use object_store::{ObjectStoreExt, WriteMultipart};
+        use std::io::Read;
+        const PART: usize = 8 << 20;
+        let store = self.store(bucket);
+        let upload = store
+            .put_multipart(&object_store::path::Path::from(name))
+            .await
+            .expect("start multipart upload");
+        let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut f = std::fs::File::open(path).expect("open file to upload");
+        let mut buf = vec![0u8; PART];
+        loop {
+            let n = f.read(&mut buf).expect("read file to upload");
+            if n == 0 {
+                break;
+            }
+            w.wait_for_capacity(4).await.expect("upload part");
+            w.write(&buf[..n]);
+        }
+        w.finish().await.expect("complete multipart upload");
+    }
+
     /// Environment for child processes / `AmazonS3Builder::from_env()`:
     /// `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`.

@@ -20,8 +20,7 @@ use calltape::source::{ArchiveSource, Location};
 use calltape::tui::{Harness, Options};
 use calltape_tests::s3_server::TestS3;
 use futures::StreamExt as _;
-use object_store::path::Path as StorePath;
-use object_store::{ObjectStoreExt as _, WriteMultipart};
+use object_store::ObjectStoreExt as _;
 
 use crate::table::Row;
 
@@ -360,26 +359,8 @@ pub fn rows(quick: bool) -> Vec<Row> {
         .expect("runtime");
     let s3 = rt.block_on(TestS3::start());
     s3.create_bucket("bench");
-    let store = s3.store("bench");
     let upload_start = Instant::now();
-    rt.block_on(async {
-        let upload = store
-            .put_multipart(&StorePath::from(name))
-            .await
-            .expect("start multipart upload");
-        let mut w = WriteMultipart::new_with_chunk_size(upload, PART);
-        let mut f = std::fs::File::open(&path).expect("open archive");
-        let mut buf = vec![0u8; PART];
-        loop {
-            let n = f.read(&mut buf).expect("read archive");
-            if n == 0 {
-                break;
-            }
-            w.wait_for_capacity(4).await.expect("upload part");
-            w.write(&buf[..n]);
-        }
-        w.finish().await.expect("complete multipart upload");
-    });
+    rt.block_on(s3.upload_file("bench", name, &path));
     eprintln!(
         "  uploaded to S3 in {:.1}s ({} parts)",
         upload_start.elapsed().as_secs_f64(),
