@@ -305,8 +305,8 @@ impl SummaryBuilder {
                 acc.apply(rec.time_ns, record);
             }
             (record, None) => {
-                if matters_to_a_turn(record) {
-                    self.loose.push(rec.clone());
+                if let Some(slim) = what_a_turn_needs(record) {
+                    self.loose.push(TimedRecord::new(rec.time_ns, slim));
                 }
             }
         }
@@ -407,14 +407,46 @@ impl SummaryBuilder {
     }
 }
 
-/// Records naming no turn that the turn table needs: what [`TurnAcc::apply`] reads.
-fn matters_to_a_turn(record: &Record) -> bool {
-    classify::is_error(record)
-        || classify::is_interruption(record)
-        || matches!(
-            record,
-            Record::Transcript(_) | Record::StageTiming(_) | Record::ToolCall(_)
-        )
+/// Of a record naming no turn, what the turn table needs once it is placed (what
+/// [`TurnAcc::apply`] reads), without the text, arguments and attributes it does not: a
+/// long call's loose records cost little until the summary is built.
+fn what_a_turn_needs(record: &Record) -> Option<Record> {
+    let slim = match record {
+        Record::Transcript(t) => Record::Transcript(crate::model::Transcript {
+            text: t.text.trim().chars().take(PREVIEW_CHARS).collect(),
+            heard_text: None,
+            attributes: Default::default(),
+            ..t.clone()
+        }),
+        Record::StageTiming(s) => Record::StageTiming(StageTiming {
+            attributes: Default::default(),
+            ..s.clone()
+        }),
+        Record::ToolCall(c) => Record::ToolCall(crate::model::ToolCall {
+            name: String::new(),
+            arguments: serde_json::Value::Null,
+            output: serde_json::Value::Null,
+            attributes: Default::default(),
+            call_id: None,
+            ..*c
+        }),
+        r if classify::is_error(r) || classify::is_interruption(r) => match r {
+            Record::Event(e) => Record::Event(crate::model::Event {
+                turn: e.turn,
+                name: e.name.clone(),
+                attributes: Default::default(),
+            }),
+            Record::Log(l) => Record::Log(crate::model::LogLine {
+                message: String::new(),
+                fields: Default::default(),
+                target: String::new(),
+                ..l.clone()
+            }),
+            other => other.clone(),
+        },
+        _ => return None,
+    };
+    Some(slim)
 }
 
 /// Non-finite values (and sums that overflowed to infinity) count as 0 / the largest finite
