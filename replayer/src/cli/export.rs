@@ -172,7 +172,8 @@ pub async fn run(args: Args) -> Result<i32> {
             .or_else(|| TranscriptFormat::from_path(path))
             .unwrap_or(TranscriptFormat::Text);
         let whole = from == 0 && to >= call.archive.summary.duration_ns;
-        let mut cues = transcript::cues(&records, args.interim);
+        let timeline = calltape_format::call::TurnTimeline::of(&call.archive.summary);
+        let mut cues = transcript::cues(&records, &timeline, args.interim);
         if !whole {
             cues.retain(|c| c.start_ns < to && c.end_ns > from);
             for c in &mut cues {

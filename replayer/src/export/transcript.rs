@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 
+use calltape_format::call::TurnTimeline;
 use calltape_format::{Record, Speaker, TimedRecord};
 
 use super::units::{format_clock, format_cue_time};
@@ -74,14 +75,12 @@ fn spoken_ns(text: &str) -> u64 {
     (text.chars().count() as u64 * 60_000_000).clamp(800_000_000, 8_000_000_000)
 }
 
-/// The transcript cues of `records` in time order (finals only unless `interim`). Records
-/// without a turn belong to the turn most recently started, as in the summary.
-pub fn cues(records: &[TimedRecord], interim: bool) -> Vec<Cue> {
-    let mut current_turn = None;
+/// The transcript cues of `records` in time order (finals only unless `interim`), each in
+/// its turn by the call's turn membership (SPEC §7).
+pub fn cues(records: &[TimedRecord], timeline: &TurnTimeline, interim: bool) -> Vec<Cue> {
     let mut out = Vec::new();
     for r in records {
         match &r.record {
-            Record::TurnStart(t) => current_turn = Some(t.turn),
             Record::Transcript(t) if t.is_final || interim => {
                 let start = t.start_ns.unwrap_or(r.time_ns);
                 let end = match t.end_ns {
@@ -89,7 +88,7 @@ pub fn cues(records: &[TimedRecord], interim: bool) -> Vec<Cue> {
                     _ => start + spoken_ns(t.heard_text.as_deref().unwrap_or(&t.text)),
                 };
                 out.push(Cue {
-                    turn: t.turn.or(current_turn),
+                    turn: timeline.turn_of(r),
                     speaker: t.speaker,
                     text: t.text.clone(),
                     heard_text: t.heard_text.clone(),

@@ -190,12 +190,11 @@ pub struct SearchHit {
     pub turn: Option<TurnId>,
 }
 
-/// The turn a time falls in: the last one started at or before it.
+/// The index in `turns` of the turn a time falls in (turn membership, SPEC §7).
 pub fn turn_index_at(turns: &[TurnSummary], t_ns: u64) -> Option<usize> {
-    match turns.partition_point(|t| t.start_ns <= t_ns) {
-        0 => None,
-        n => Some(n - 1),
-    }
+    let timeline = TurnTimeline::new(turns.iter().map(|t| (t.turn, t.start_ns)));
+    let id = timeline.turn_at(t_ns)?;
+    turns.iter().position(|t| t.turn == id)
 }
 
 /// Where the cursor goes for a turn: the end of user speech, else the turn start.
