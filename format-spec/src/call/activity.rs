@@ -131,7 +131,8 @@ pub struct ActivityTracker {
     /// Samples per channel in one frame.
     frame_len: u64,
     frame: Option<u64>,
-    acc: f64,
+    /// Sum of squared samples in the open frame.
+    acc: u64,
     n: u64,
     runs: Vec<Segment>,
 }
@@ -148,7 +149,7 @@ impl ActivityTracker {
             channels: u64::from(channels.max(1)),
             frame_len: (rate * FRAME_NS / 1_000_000_000).max(1),
             frame: None,
-            acc: 0.0,
+            acc: 0,
             n: 0,
             runs: Vec::new(),
         })
@@ -159,20 +160,30 @@ impl ActivityTracker {
             as u64
     }
 
-    /// Interleaved samples whose first frame (per channel) is `first_sample`.
+    /// Interleaved samples whose first frame (per channel) is `first_sample`. The writer runs
+    /// this on every recorded sample: one division per 10 ms frame, integer squares.
     pub fn push(&mut self, first_sample: u64, samples: &[i16]) {
         let ch = self.channels as usize;
-        for (j, frame_samples) in samples.chunks(ch).enumerate() {
-            let index = first_sample.saturating_add(j as u64) / self.frame_len;
+        let mut pos = first_sample;
+        let mut rest = &samples[..samples.len() / ch * ch];
+        while !rest.is_empty() {
+            let index = pos / self.frame_len;
             if self.frame != Some(index) {
                 self.close();
                 self.frame = Some(index);
             }
-            for &s in frame_samples {
-                let x = f64::from(s);
-                self.acc += x * x;
-            }
-            self.n += frame_samples.len() as u64;
+            let frame_end = index.saturating_add(1).saturating_mul(self.frame_len);
+            let take = (frame_end.saturating_sub(pos).max(1) as usize).min(rest.len() / ch);
+            let (head, tail) = rest.split_at(take * ch);
+            // a frame holds at most (2^32 / 100) × 255 squares of ≤ 2^30: under 2^64 even at
+            // the largest rate a header can claim
+            self.acc += head
+                .iter()
+                .map(|&s| (i64::from(s) * i64::from(s)) as u64)
+                .sum::<u64>();
+            self.n += head.len() as u64;
+            pos = pos.saturating_add(take as u64);
+            rest = tail;
         }
     }
 
@@ -181,8 +192,8 @@ impl ActivityTracker {
             return;
         };
         let full = 32768.0 * f64::from(SPEECH_RMS);
-        let loud = self.n > 0 && self.acc / self.n as f64 >= full * full;
-        self.acc = 0.0;
+        let loud = self.n > 0 && self.acc as f64 / self.n as f64 >= full * full;
+        self.acc = 0;
         self.n = 0;
         if !loud {
             return;
