@@ -179,7 +179,10 @@ impl ActivityTracker {
             // the largest rate a header can claim
             self.acc += head
                 .iter()
-                .map(|&s| (i64::from(s) * i64::from(s)) as u64)
+                .map(|&s| {
+                    let x = i32::from(s);
+                    u64::from((x * x) as u32)
+                })
                 .sum::<u64>();
             self.n += head.len() as u64;
             pos = pos.saturating_add(take as u64);
