@@ -11,27 +11,17 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use calltape_recorder::{Attributes, Recorder, SessionInfo, Speaker};
-use support::{cpu_time, env_or, rusage};
+use calltape_recorder::{Attributes, SessionInfo, Speaker};
+use support::{cpu_time, env_or, file_recorder, runtime, rusage};
 
 fn main() {
     let sessions = env_or("CALLTAPE_IDLE_SESSIONS", 200) as usize;
     let secs = env_or("CALLTAPE_IDLE_SECS", 20);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = runtime();
     let dest = tempfile::tempdir().expect("temp dir");
     let spool = tempfile::tempdir().expect("temp dir");
     rt.block_on(async {
-        let rec = Recorder::builder()
-            .destination(format!("file://{}", dest.path().display()))
-            .spool_dir(spool.path())
-            .retry_interval(None)
-            .build()
-            .await
-            .expect("recorder");
+        let rec = file_recorder(dest.path(), spool.path()).await;
         let open: Vec<_> = (0..sessions)
             .map(|i| {
                 let s = rec

@@ -11,8 +11,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use calltape_recorder::{Attributes, Recorder, SessionInfo, Speaker};
-use support::{cpu_time, env_or};
+use calltape_recorder::{Attributes, SessionInfo, Speaker};
+use support::{cpu_time, env_or, file_recorder, runtime};
 
 /// One second of a 220 Hz tone with xorshift noise, 16 kHz.
 fn signal(seed: u32) -> Vec<i16> {
@@ -31,22 +31,12 @@ fn signal(seed: u32) -> Vec<i16> {
 fn main() {
     let calls = env_or("CALLTAPE_LIVE_CALLS", 100) as usize;
     let secs = env_or("CALLTAPE_LIVE_SECS", 20);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = runtime();
     let dest = tempfile::tempdir().expect("temp dir");
     let spool = tempfile::tempdir().expect("temp dir");
     let (user, agent) = (signal(7), signal(11));
     rt.block_on(async {
-        let rec = Recorder::builder()
-            .destination(format!("file://{}", dest.path().display()))
-            .spool_dir(spool.path())
-            .retry_interval(None)
-            .build()
-            .await
-            .expect("recorder");
+        let rec = file_recorder(dest.path(), spool.path()).await;
         let sessions: Vec<_> = (0..calls)
             .map(|i| {
                 rec.start_session(

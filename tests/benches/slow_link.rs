@@ -14,7 +14,6 @@
 //! BENCHMARKS.md by hand.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
@@ -98,25 +97,7 @@ fn child(url: &str) {
 }
 
 fn run_child(url: &str, env: &[(String, String)]) -> Vec<(String, u64)> {
-    let out = Command::new(std::env::current_exe().expect("current exe"))
-        .arg(CHILD_FLAG)
-        .arg(url)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run the child");
-    assert!(
-        out.status.success(),
-        "child for {url} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_string(), v.parse().ok()?))
-        })
-        .collect()
+    calltape_tests::child::run_child(&[CHILD_FLAG, url], env)
 }
 
 fn get(f: &[(String, u64)], key: &str) -> u64 {

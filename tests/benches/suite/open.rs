@@ -13,7 +13,6 @@
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use calltape::source::{ArchiveSource, Location};
@@ -210,28 +209,10 @@ impl Figures {
 }
 
 fn run_child(target: &str, env: &[(String, String)], phase: Phase) -> Figures {
-    let out = Command::new(std::env::current_exe().expect("current exe"))
-        .arg(CHILD_FLAG)
-        .arg(target)
-        .arg(phase.arg())
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run the open child");
-    assert!(
-        out.status.success(),
-        "open child for {target} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8_lossy(&out.stdout);
-    Figures(
-        line.split_whitespace()
-            .filter_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                Some((k.to_string(), v.parse().ok()?))
-            })
-            .collect(),
-    )
+    Figures(calltape_tests::child::run_child(
+        &[CHILD_FLAG, target, phase.arg()],
+        env,
+    ))
 }
 
 /// Runs the child `reps` times and keeps the run with the median time, so the figures of one
