@@ -149,8 +149,9 @@ impl Encoder {
             if c == 1 {
                 self.x.extend(samples.iter().map(|&s| i32::from(s)));
             } else {
+                // skip, not slice: no samples at all is a valid (empty) chunk too
                 self.x
-                    .extend(samples[ch..].iter().step_by(c).map(|&s| i32::from(s)));
+                    .extend(samples.iter().skip(ch).step_by(c).map(|&s| i32::from(s)));
             }
             self.residuals(frames);
             self.write_channel(frames, out);
@@ -376,6 +377,14 @@ mod tests {
         assert_eq!(dec[0], 7);
         assert_eq!(&dec[1..], samples);
         enc
+    }
+
+    #[test]
+    fn no_samples_in_several_channels() {
+        // found by rice_round_trip: the encoder sliced past the end of an empty input
+        for channels in 1..4 {
+            round_trip(&[], channels);
+        }
     }
 
     proptest! {
