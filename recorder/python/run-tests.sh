@@ -17,7 +17,11 @@ venv="${CALLTAPE_PY_VENV:-$(mktemp -d)/venv}"
 python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 echo "run-tests.sh: building and installing the calltape package into $venv" >&2
-"$venv/bin/python" -m pip install --quiet "$here" numpy pytest zstandard boto3
+# The test dependencies: one requirements file per concern in tests/requirements/ (the frameworks
+# the integrations are tested against are pinned there).
+reqs=()
+for f in "$here"/tests/requirements/*.txt; do reqs+=(-r "$f"); done
+"$venv/bin/python" -m pip install --quiet "$here" "${reqs[@]}"
 
 if [ -z "${CALLTAPE_BIN:-}" ]; then
     (cd "$repo" && cargo build --quiet -p calltape)
