@@ -5,6 +5,7 @@ mod bench;
 mod convert;
 mod errors;
 mod pcm;
+mod pipecat;
 mod reading;
 mod recording;
 mod reports;
@@ -34,6 +35,7 @@ fn _calltape(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reports::Health>()?;
     m.add_class::<reports::ShutdownReport>()?;
     m.add_class::<reports::Issue>()?;
+    m.add_class::<pipecat::PipecatMapping>()?;
     m.add_class::<reading::Call>()?;
     m.add_class::<reading::CallRecord>()?;
     m.add_class::<reading::RecordIter>()?;

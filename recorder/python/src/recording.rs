@@ -330,6 +330,11 @@ fn view(s: &rec::Session, at: Option<u64>) -> rec::At<'_> {
 }
 
 impl Session {
+    /// Queues a record made elsewhere in the extension (the Pipecat mapping) at its time.
+    pub(crate) fn record_timed(&self, r: calltape_format::TimedRecord) -> PyResult<()> {
+        self.with(|s| s.at(r.time_ns).record(r.record))
+    }
+
     fn with<R>(&self, f: impl FnOnce(&rec::Session) -> R) -> PyResult<R> {
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         match guard.as_ref() {
