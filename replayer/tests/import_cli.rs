@@ -97,6 +97,7 @@ fn every_fixture_imports_to_a_verified_archive() {
         ("livekit", "livekit/missing_metrics.json", 3),
         ("livekit", "livekit/newer_sdk.json", 2),
         ("pipecat", "pipecat/call.whisk", 4),
+        ("pipecat", "pipecat/tail-session.jsonl", 4),
     ];
     for (i, (kind, rel, turns)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("{i}.calltape"));

@@ -32,6 +32,8 @@ from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver  
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor  # noqa: E402
 from pipecat_whisker import WhiskerFile  # noqa: E402
 
+from pipecat_tail_session import TailSessionFile  # noqa: E402
+
 from pipecat_agent import (  # noqa: E402
     CALLER_LINES,
     GOODBYE,
@@ -67,6 +69,7 @@ class MetricsLog(BaseObserver):
 class PipecatCall:
     archive: calltape.Call
     imported: calltape.Call
+    tail: calltape.Call
     run: AgentRun
     observer: CalltapeObserver
     latencies: list[float]
@@ -96,7 +99,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def pipecat_call(tmp_path_factory: pytest.TempPathFactory, calltape_bin: str) -> PipecatCall:
     out = tmp_path_factory.mktemp("pipecat")
-    whisk, wav = out / "session.whisk", out / "call.wav"
+    whisk, wav, tail = out / "session.whisk", out / "call.wav", out / "tail-session.jsonl"
 
     metrics = MetricsLog()
 
@@ -114,7 +117,7 @@ def pipecat_call(tmp_path_factory: pytest.TempPathFactory, calltape_bin: str) ->
         ready = asyncio.Event()
         port = _free_port()
         agent = asyncio.create_task(
-            run_agent(port, [observer, latency, metrics], ready, run, whisker=WhiskerFile(str(whisk)),
+            run_agent(port, [observer, latency, metrics, TailSessionFile(tail)], ready, run, whisker=WhiskerFile(str(whisk)),
                       wav_path=str(wav))
         )
         await asyncio.wait_for(ready.wait(), 60)
@@ -141,9 +144,15 @@ def pipecat_call(tmp_path_factory: pytest.TempPathFactory, calltape_bin: str) ->
         [calltape_bin, "import", "pipecat", str(whisk), "--audio", str(wav), "-o", str(imported)],
         check=True, capture_output=True,
     )
+    from_tail = out / "tail.calltape"
+    subprocess.run(
+        [calltape_bin, "import", "pipecat", str(tail), "-o", str(from_tail)],
+        check=True, capture_output=True,
+    )
     return PipecatCall(
         archive=calltape.open(str(archives[0])),
         imported=calltape.open(str(imported)),
+        tail=calltape.open(str(from_tail)),
         run=run, observer=observer, latencies=latencies, metrics=metrics, caller=caller,
         whisk=whisk, wav=wav, archive_path=archives[0],
     )
@@ -289,6 +298,26 @@ def test_both_tracks_line_up_with_the_events(pipecat_call: PipecatCall) -> None:
     for onsets, events in [(user, vad), (agent, playback)]:
         for o in onsets:
             assert any(e["start_ns"] - 800 * MS <= o <= e["end_ns"] for e in events), (o, events)
+
+
+def test_tail_import_agrees_turn_by_turn(pipecat_call: PipecatCall) -> None:
+    live, tail = pipecat_call.archive, pipecat_call.tail
+    assert tail.header["tags"]["imported_from"] == "pipecat-tail"
+    assert len(tail.turns) == len(live.turns)
+    for a, b in zip(live.turns, tail.turns):
+        for k in ("turn", "speaker", "user_text", "agent_text", "interrupted", "tool_calls",
+                  "tool_errors", "errors"):
+            assert a[k] == b[k], (k, a, b)
+        la, lb = a["latency"], b["latency"]
+        # the same metrics; Tail's latency message is Pipecat's own breakdown, as ours
+        assert la["llm_ttft_ns"] == lb["llm_ttft_ns"]
+        assert la["tts_ttfb_ns"] == lb["tts_ttfb_ns"]
+        if a["speaker"] == "user":
+            assert lb["reported_e2e_ns"] == pytest.approx(la["reported_e2e_ns"], abs=5 * MS)
+            assert abs(la["e2e_ns"] - lb["e2e_ns"]) < 100 * MS, (la, lb)
+    heard = [_records(c, "event", name="interruption")[0].data["attributes"]["heard_text"]
+             for c in (live, tail)]
+    assert heard[0] == heard[1]
 
 
 def test_whisker_import_agrees_turn_by_turn(pipecat_call: PipecatCall) -> None:

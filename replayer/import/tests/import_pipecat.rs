@@ -167,3 +167,76 @@ fn a_recording_cut_short_keeps_what_came_before() {
         "{err}"
     );
 }
+
+/// `fixtures/pipecat/tail-session.jsonl`: the same kind of call as a Tail session file. Tail's
+/// session writer is only on its unreleased main branch, which cannot be installed here, so
+/// the file was written by recorder/python/tests/pipecat_tail_session.py: Tail's wire format
+/// (`{"t", "message"}` lines, `tail-*` messages with `timestamp` and `data`) around payloads
+/// that are all Pipecat's own (its RTVIObserver's messages and its observers' events).
+#[test]
+fn tail_session_maps_like_the_frames() {
+    let imp = import(&fixture("tail-session.jsonl"));
+    let s = imp.summary();
+    assert_eq!(s.header.tags["imported_from"], "pipecat-tail");
+    assert_eq!(s.turns.len(), 4);
+    assert!(
+        !imp.warning_codes().contains(&"turns_differ"),
+        "Tail's numbering is ours"
+    );
+    let users: Vec<&str> = s.turns.iter().map(|t| t.user_text.as_str()).collect();
+    assert_eq!(
+        users,
+        [
+            "",
+            "What is the weather in Paris?",
+            "Please book a table for two tonight.",
+            "Stop, thank you."
+        ]
+    );
+    assert_eq!(s.totals.interruptions, 1);
+    assert!(s.turns[2].interrupted);
+    assert_eq!(s.totals.tool_errors, 1);
+    for t in &s.turns[1..] {
+        let l = &t.latency;
+        assert!(l.flags.is_empty(), "turn {}: {:?}", t.turn, l.flags);
+        // Tail's tail-latency is Pipecat's own user-to-bot number: the breakdown agrees
+        let reported = l.reported_e2e_ns.expect("tail-latency");
+        assert!((reported - l.e2e_ns.unwrap()).abs() < 5_000_000, "{l:?}");
+    }
+    // the tool turn's LLM waited twice (before and after the failed tool)
+    let steps = imp
+        .records
+        .iter()
+        .filter(|r| {
+            matches!(&r.record, Record::StageTiming(st)
+                if st.turn == Some(2) && st.stage == calltape_format::Stage::Llm
+                    && st.ttft_ns.is_some())
+        })
+        .count();
+    assert_eq!(steps, 2);
+    assert!(imp.warning_codes().contains(&"tail_messages_skipped"));
+}
+
+#[test]
+fn tail_lines_that_are_not_messages_are_counted_and_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(fixture("tail-session.jsonl")).unwrap();
+    let mut text = String::new();
+    for (i, line) in good.lines().enumerate() {
+        text.push_str(line);
+        text.push('\n');
+        if i == 5 {
+            text.push_str("{\"t\": \"yesterday\", \"message\": {}}\nnot json\n");
+        }
+    }
+    let p = dir.path().join("odd.jsonl");
+    std::fs::write(&p, text).unwrap();
+    let call = pipecat::import_file(&p, None).unwrap();
+    let w = call
+        .warnings
+        .iter()
+        .find(|w| w.code == "tail_bad_lines")
+        .expect("bad lines warned about");
+    assert_eq!(w.details["count"], 2);
+    assert_eq!(call.turn_count(), 4);
+}

@@ -23,15 +23,16 @@ pub enum Source {
     /// A LiveKit Agents session report (`SessionReport.to_dict()`, e.g. the
     /// session_report.json `console --record` writes; its audio.ogg is used when present).
     Livekit(Common),
-    /// A Pipecat Whisker recording (`WhiskerFile`'s .whisk, MessagePack), with an optional
-    /// stereo WAV from Pipecat's AudioBufferProcessor (user left, bot right).
+    /// A Pipecat Whisker recording (`WhiskerFile`'s .whisk, MessagePack) or a Pipecat Tail
+    /// session file (JSON Lines), with an optional stereo WAV from Pipecat's
+    /// AudioBufferProcessor (user left, bot right).
     Pipecat(Common),
 }
 
 #[derive(clap::Args)]
 pub struct Common {
-    /// The report (LiveKit: session_report.json) or recording (Pipecat: Whisker .whisk) to
-    /// import.
+    /// The report (LiveKit: session_report.json) or recording (Pipecat: Whisker .whisk or Tail
+    /// session .jsonl) to import.
     pub input: PathBuf,
     /// The call's recording: OGG/Opus or WAV, stereo with the user on channel 0 (left) and
     /// the agent on channel 1 (right). LiveKit default: the report's audio_recording_path or

@@ -21,7 +21,7 @@
 //! | `UserStartedSpeakingFrame` | turn boundary (above) |
 //! | `UserStoppedSpeakingFrame` (the turn-end decision) | `eou` stage from the end of user speech to this frame |
 //! | `InterimTranscriptionFrame` / `TranscriptionFrame` (`text`, `language`) | user `transcript`, interim / final; the final one ends an `stt` stage started at the end of user speech |
-//! | `LLMFullResponseStartFrame` / `LLMFullResponseEndFrame` | `llm` stage bounds |
+//! | `LLMFullResponseStartFrame` / `LLMFullResponseEndFrame` | `llm` stage bounds (recorded when the next step starts, so metrics reported just after the end still count) |
 //! | `LLMTextFrame` (`text`) | the agent's generated text (concatenated) |
 //! | `TTSStartedFrame` / `TTSStoppedFrame` | `tts` stage bounds |
 //! | `TTSTextFrame` (`text`) | the text spoken, in pieces; those before a barge-in are `heard_text` |
@@ -101,6 +101,8 @@ struct Turn {
 struct Step {
     turn: TurnId,
     start: i64,
+    /// Its end frame's time, once seen (the step is recorded when the next one starts).
+    end: Option<i64>,
     processor: String,
     first_ns: Option<i64>,
     processing_ns: Option<i64>,
@@ -343,7 +345,8 @@ impl Mapping {
             "LLMFullResponseStartFrame" => {
                 self.roles.insert(ev.source.clone(), Stage::Llm);
                 if let Some(open) = self.llm.take() {
-                    self.close_step(Stage::Llm, open, t);
+                    let end = open.end.unwrap_or(t);
+                    self.close_step(Stage::Llm, open, end);
                 }
                 self.llm = Some(Step {
                     turn: self.turn,
@@ -353,8 +356,10 @@ impl Mapping {
                 });
             }
             "LLMFullResponseEndFrame" => {
-                if let Some(open) = self.llm.take() {
-                    self.close_step(Stage::Llm, open, t);
+                // recorded when the next step starts (or at the end): a metric Pipecat reports
+                // just after the end frame still finds its step
+                if let Some(open) = self.llm.as_mut() {
+                    open.end.get_or_insert(t);
                 }
             }
             "LLMTextFrame" => {
@@ -365,7 +370,8 @@ impl Mapping {
             "TTSStartedFrame" => {
                 self.roles.insert(ev.source.clone(), Stage::Tts);
                 if let Some(open) = self.tts.take() {
-                    self.close_step(Stage::Tts, open, t);
+                    let end = open.end.unwrap_or(t);
+                    self.close_step(Stage::Tts, open, end);
                 }
                 self.tts = Some(Step {
                     turn: self.turn,
@@ -375,8 +381,10 @@ impl Mapping {
                 });
             }
             "TTSStoppedFrame" => {
-                if let Some(open) = self.tts.take() {
-                    self.close_step(Stage::Tts, open, t);
+                // recorded when the next step starts (or at the end): a metric Pipecat reports
+                // just after the end frame still finds its step
+                if let Some(open) = self.tts.as_mut() {
+                    open.end.get_or_insert(t);
                 }
             }
             "TTSTextFrame" => {
@@ -940,7 +948,8 @@ impl Mapping {
         }
         for (stage, step) in [(Stage::Llm, self.llm.take()), (Stage::Tts, self.tts.take())] {
             if let Some(s) = step {
-                self.close_step(stage, s, end_ns);
+                let end = s.end.unwrap_or(end_ns);
+                self.close_step(stage, s, end);
             }
         }
         if self.active {
