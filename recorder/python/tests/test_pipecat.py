@@ -366,3 +366,48 @@ def test_an_exception_is_counted_never_raised_into_pipecat(tmp_path: Path) -> No
     observer = asyncio.run(scenario())
     assert observer.errors == 1
     assert observer.session is None
+
+
+def test_a_cancelled_pipeline_is_finished_and_uploaded(tmp_path: Path) -> None:
+    from pipecat.frames.frames import (
+        BotStartedSpeakingFrame,
+        TranscriptionFrame,
+        UserStartedSpeakingFrame,
+    )
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.task import PipelineTask
+    from pipecat.processors.filters.identity_filter import IdentityFilter
+    from pipecat.workers.runner import WorkerRunner
+
+    async def scenario() -> tuple[CalltapeObserver, Any]:
+        recorder = calltape.Recorder(f"file://{tmp_path}/d", spool_dir=str(tmp_path / "s"))
+        observer = CalltapeObserver(recorder, "pipecat-cancelled")
+        task = PipelineTask(Pipeline([IdentityFilter()]), observers=[observer],
+                            enable_rtvi=False)
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(task)
+        running = asyncio.create_task(runner.run())
+        while observer.session is None:
+            await asyncio.sleep(0.01)
+        await task.queue_frames([
+            BotStartedSpeakingFrame(),
+            UserStartedSpeakingFrame(),
+            TranscriptionFrame("hello", "caller", "2026-12-01T00:00:00Z"),
+        ])
+        while observer.turn < 2:
+            await asyncio.sleep(0.01)
+        await task.cancel(reason="test")
+        await asyncio.wait_for(running, 30)
+        report = await asyncio.wait_for(observer.finished(), 30)
+        await recorder.shutdown(5)
+        return observer, report
+
+    observer, report = asyncio.run(scenario())
+    assert report is not None and report.error is None and report.upload.uploaded
+    call = calltape.open(str(tmp_path / "d" / report.upload.key))
+    assert call.totals["end_reason"] == "cancelled"
+    # the user started while the bot was speaking (no stop came): a barge-in ends turn 1
+    assert [t["turn"] for t in call.turns] == [1, 2]
+    assert [t["interrupted"] for t in call.turns] == [True, False]
+    assert [r.data["text"] for r in _records(call, "transcript", speaker="user")] == ["hello"]
+    assert observer.errors == 0

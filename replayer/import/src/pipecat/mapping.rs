@@ -983,3 +983,115 @@ fn join_words<'a>(pieces: impl Iterator<Item = &'a str>) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn feed(frames: &[(i64, &str)]) -> Mapped {
+        let mut m = Mapping::new(0);
+        for (t, f) in frames {
+            m.feed(&FrameEvent::new(*t, f, "", Map::new()));
+        }
+        let end = frames.last().map_or(0, |f| f.0);
+        m.finish(end)
+    }
+
+    fn ends(m: &Mapped) -> Vec<(TurnId, u64, bool)> {
+        m.records
+            .iter()
+            .filter_map(|r| match &r.record {
+                Record::TurnEnd(e) => Some((
+                    e.turn,
+                    r.time_ns,
+                    e.attributes["interrupted"].as_bool().unwrap(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_turn_ends_two_and_a_half_seconds_after_the_bot_stops() {
+        let m = feed(&[
+            (0, "StartFrame"),
+            (S, "BotStartedSpeakingFrame"),
+            (2 * S, "BotStoppedSpeakingFrame"),
+            // the bot speaks again within 2.5 s: still turn 1
+            (3 * S, "BotStartedSpeakingFrame"),
+            (4 * S, "BotStoppedSpeakingFrame"),
+            (9 * S, "UserStartedSpeakingFrame"),
+            (12 * S, "EndFrame"),
+        ]);
+        let e = ends(&m);
+        assert_eq!(e[0], (1, (4 * S + TURN_END_TIMEOUT_NS) as u64, false));
+        assert_eq!(e[1].0, 2);
+        assert_eq!(m.turns, vec![(1, false), (2, false)]);
+    }
+
+    #[test]
+    fn only_speech_over_the_bot_is_a_barge_in() {
+        let m = feed(&[
+            (0, "StartFrame"),
+            (S, "BotStartedSpeakingFrame"),
+            (2 * S, "BotStoppedSpeakingFrame"),
+            // the user answers after the bot: Pipecat's routine interruption, no barge-in
+            (3 * S, "UserStartedSpeakingFrame"),
+            (3 * S, "InterruptionFrame"),
+            (5 * S, "BotStartedSpeakingFrame"),
+            // the user talks over the bot
+            (6 * S, "UserStartedSpeakingFrame"),
+            (6 * S, "InterruptionFrame"),
+            (6 * S + 1, "BotStoppedSpeakingFrame"),
+            (8 * S, "EndFrame"),
+        ]);
+        assert_eq!(m.turns, vec![(1, false), (2, true), (3, false)]);
+        let cuts = m
+            .records
+            .iter()
+            .filter(|r| matches!(&r.record, Record::Event(e) if e.name == "interruption"))
+            .count();
+        assert_eq!(cuts, 1);
+    }
+
+    #[test]
+    fn zero_metrics_are_no_measurement() {
+        let mut m = Mapping::new(0);
+        let metric = |v: f64| {
+            let mut f = Map::new();
+            f.insert(
+                "data".into(),
+                json!([{"processor": "OpenAILLMService#0", "value": v, "metric": "TTFBMetricsData"}]),
+            );
+            f
+        };
+        m.feed(&FrameEvent::new(0, "StartFrame", "", Map::new()));
+        m.feed(&FrameEvent::new(1, "MetricsFrame", "", metric(0.0)));
+        m.feed(&FrameEvent::new(
+            S,
+            "LLMFullResponseStartFrame",
+            "OpenAILLMService#0",
+            Map::new(),
+        ));
+        m.feed(&FrameEvent::new(S + 1, "MetricsFrame", "", metric(0.0)));
+        m.feed(&FrameEvent::new(2 * S, "MetricsFrame", "", metric(0.4)));
+        m.feed(&FrameEvent::new(
+            3 * S,
+            "LLMFullResponseEndFrame",
+            "OpenAILLMService#0",
+            Map::new(),
+        ));
+        let out = m.finish(4 * S);
+        let ttft: Vec<Option<u64>> = out
+            .records
+            .iter()
+            .filter_map(|r| match &r.record {
+                Record::StageTiming(st) if st.stage == Stage::Llm => Some(st.ttft_ns),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ttft, vec![Some(400_000_000)]);
+    }
+}
