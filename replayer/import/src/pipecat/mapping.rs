@@ -10,7 +10,9 @@
 //! has spoken in the turn, or when no turn is active; a `BotStoppedSpeakingFrame` ends the turn
 //! 2.5 s later unless the bot or the user starts speaking before; `EndFrame`/`CancelFrame` end
 //! the active turn (Pipecat calls that "interrupted"; it is kept as `pipecat_was_interrupted`).
-//! Every record names the turn it happened in.
+//! A user turn's boundary is placed where the user's speech began (the VAD's speech start;
+//! the `UserStartedSpeakingFrame` follows `start_secs` later). Every record names the turn it
+//! happened in.
 //!
 //! # Frames → records
 //!
@@ -24,7 +26,7 @@
 //! | `LLMFullResponseStartFrame` / `LLMFullResponseEndFrame` | `llm` stage bounds (recorded when the next step starts, so metrics reported just after the end still count) |
 //! | `LLMTextFrame` (`text`) | the agent's generated text (concatenated) |
 //! | `TTSStartedFrame` / `TTSStoppedFrame` | `tts` stage bounds |
-//! | `TTSTextFrame` (`text`) | the text spoken, in pieces; those before a barge-in are `heard_text` |
+//! | `TTSTextFrame` (`text`), as the output transport passes it on (while its audio plays) | the text spoken, in pieces; those played before a barge-in are `heard_text` |
 //! | `BotStartedSpeakingFrame` / `BotStoppedSpeakingFrame` | `playback` stage |
 //! | `FunctionCallInProgressFrame` (`function_name`, `tool_call_id`, `arguments`) then `FunctionCallResultFrame` (`result`, `error`) | `tool_call` (`is_error` when `error` is set); `FunctionCallCancelFrame` → cancelled (`is_error`, output `"cancelled"`) |
 //! | `MetricsFrame` (`data`: TTFB, processing, LLM/TTS/STT usage, turn) | `ttft_ns` of the `llm` stage / `ttfb_ns` of the `tts` or `stt` stage; processing time as the stage's `processing_ns` attribute; token and character counts on the stage and as `usage` records |
@@ -85,6 +87,8 @@ pub struct Mapped {
 #[derive(Default)]
 struct Turn {
     start: i64,
+    /// Its `turn_start` is recorded.
+    announced: bool,
     user_spoke_first: Option<bool>,
     llm_text: String,
     /// (time, text) of each `TTSTextFrame`.
@@ -241,6 +245,7 @@ impl Mapping {
                     let tr = self.cur();
                     tr.bot_first.get_or_insert(t);
                     tr.user_spoke_first.get_or_insert(false);
+                    self.announce();
                 }
                 self.bot_speaking = true;
                 self.has_bot_spoken = true;
@@ -469,6 +474,38 @@ impl Mapping {
         }
     }
 
+    /// Records the current turn's start once who opened it is known (so a live recording has
+    /// it before the turn ends).
+    fn announce(&mut self) {
+        let id = self.turn;
+        let Some(tr) = self.turns.get_mut(&id) else {
+            return;
+        };
+        if tr.announced || tr.user_spoke_first.is_none() {
+            return;
+        }
+        tr.announced = true;
+        let tr = self.turns.remove(&id).expect("present");
+        self.push_turn_start(id, &tr);
+        self.turns.insert(id, tr);
+    }
+
+    fn push_turn_start(&mut self, id: TurnId, tr: &Turn) {
+        let speaker = if tr.user_spoke_first == Some(true) {
+            Speaker::User
+        } else {
+            Speaker::Agent
+        };
+        self.push(
+            tr.start,
+            Record::TurnStart(TurnStart {
+                turn: id,
+                speaker,
+                attributes: Attributes::new(),
+            }),
+        );
+    }
+
     fn start_turn(&mut self, t: i64) {
         self.turn += 1;
         self.active = true;
@@ -500,6 +537,7 @@ impl Mapping {
             self.start_turn(onset);
         }
         self.cur().user_spoke_first.get_or_insert(true);
+        self.announce();
     }
 
     /// Ends the active turn: `pipecat_interrupted` is Pipecat's flag, `barge_in` whether the
@@ -521,19 +559,9 @@ impl Mapping {
         if barge_in {
             tr.cut = Some(cut);
         }
-        let speaker = if tr.user_spoke_first == Some(true) {
-            Speaker::User
-        } else {
-            Speaker::Agent
-        };
-        self.push(
-            tr.start,
-            Record::TurnStart(TurnStart {
-                turn: id,
-                speaker,
-                attributes: Attributes::new(),
-            }),
-        );
+        if !tr.announced {
+            self.push_turn_start(id, &tr);
+        }
         let spoken_all = join_words(tr.spoken.iter().map(|s| s.1.as_str()));
         let text = if tr.llm_text.trim().is_empty() {
             spoken_all.clone()
