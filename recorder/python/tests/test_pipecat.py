@@ -187,7 +187,8 @@ def test_breakdown_matches_what_pipecat_measured(pipecat_call: PipecatCall) -> N
     assert len(pipecat_call.latencies) == len(user_turns) == 3
     for turn, secs in zip(user_turns, pipecat_call.latencies):
         lat = turn["latency"]
-        assert lat["reported_e2e_ns"] == pytest.approx(secs * 1e9, abs=5 * MS), turn["turn"]
+        # (two instances of Pipecat's observer, each reading the clock when it gets the frame)
+        assert lat["reported_e2e_ns"] == pytest.approx(secs * 1e9, abs=50 * MS), turn["turn"]
         assert lat["e2e_ns"] == pytest.approx(secs * 1e9, abs=50 * MS), turn["turn"]
         assert "flags" not in lat or not lat["flags"], lat
     # LLM TTFT: the TTFB metrics Pipecat emitted for the LLM in the turn, summed over its

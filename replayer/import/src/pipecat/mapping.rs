@@ -227,6 +227,22 @@ impl Mapping {
             }
         }
         let t = ev.t_ns;
+        if self.turn == 0 && ev.frame != "StartFrame" && !self.ended {
+            // the recording began after the pipeline had started (a Whisker sink can start
+            // after the StartFrame went by): Pipecat's turn 1 was already running
+            self.start_turn(t);
+            self.out.warnings.push(
+                "no_start_frame",
+                Self::at(t),
+                Some(1),
+                format!(
+                    "the first frame is a {}, not the pipeline's StartFrame: the recording began \
+                     late, so turn 1 is taken to have started here",
+                    ev.frame
+                ),
+                Value::Null,
+            );
+        }
         match ev.frame.as_str() {
             "StartFrame" => {
                 for k in ["audio_in_sample_rate", "audio_out_sample_rate"] {
@@ -1082,6 +1098,18 @@ mod tests {
             .filter(|r| matches!(&r.record, Record::Event(e) if e.name == "interruption"))
             .count();
         assert_eq!(cuts, 1);
+    }
+
+    #[test]
+    fn a_recording_that_missed_the_start_frame_still_counts_from_turn_one() {
+        let m = feed(&[
+            (S, "BotStartedSpeakingFrame"),
+            (2 * S, "BotStoppedSpeakingFrame"),
+            (3 * S, "UserStartedSpeakingFrame"),
+            (5 * S, "EndFrame"),
+        ]);
+        assert_eq!(m.turns, vec![(1, false), (2, false)]);
+        assert_eq!(m.warnings.len(), 1);
     }
 
     #[test]

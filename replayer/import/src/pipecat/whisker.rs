@@ -144,10 +144,11 @@ pub fn read_bytes(bytes: &[u8]) -> Result<WhiskerSession, String> {
         .iter()
         .find(|p| class_of(p.1) == "ClientConnectedFrame")
         .map(|p| p.0);
+    // (a recording that began after the StartFrame went by still has the client connecting)
     let recording_started_ns = match (recording_started, connected) {
         (Some(r), Some(c)) => Some(r.max(c) - t0),
-        (Some(r), None) => Some(r - t0),
-        (None, _) => None,
+        (Some(x), None) | (None, Some(x)) => Some(x - t0),
+        (None, None) => None,
     };
     let mut seen: HashSet<&str> = HashSet::new();
     let mut frames = Vec::new();
