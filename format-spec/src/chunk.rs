@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 
 use crate::error::{FormatError, Result};
+use crate::limits::{self, MAX_CHUNK_JSON_VALUES, MAX_CHUNK_RECORDS};
 use crate::model::{kind, AudioFrame, Record, TimedRecord, TurnId};
 use crate::{audio, rice};
 
@@ -314,9 +315,18 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
             records: Vec::new(),
         });
     };
+    if header.record_count > MAX_CHUNK_RECORDS {
+        return Err(FormatError::TooLarge {
+            what: "chunk record count",
+            offset,
+            len: header.record_count.into(),
+            limit: MAX_CHUNK_RECORDS.into(),
+        });
+    }
     let (header, body) = inflate(payload, offset)?;
+    let max = header.record_count as usize;
     let records = match encoding {
-        ChunkEncoding::Records => decode_records(&body, Samples::Inline, offset)?,
+        ChunkEncoding::Records => decode_records(&body, Samples::Inline, max, offset)?,
         ChunkEncoding::AudioPcm16Lpc2 | ChunkEncoding::AudioPcm16Rice => {
             if body.len() < 4 {
                 return Err(FormatError::malformed(
@@ -338,7 +348,7 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
                 ChunkEncoding::AudioPcm16Rice => Samples::Rice(rest),
                 _ => Samples::Planes(rest),
             };
-            decode_records(&body[4..4 + rec_len], samples, offset)?
+            decode_records(&body[4..4 + rec_len], samples, max, offset)?
         }
     };
     if records.len() != header.record_count as usize {
@@ -366,7 +376,15 @@ enum Samples<'a> {
     Rice(&'a [u8]),
 }
 
-fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<TimedRecord>> {
+/// Decodes the records of a chunk body; `max` is the header's `record_count` (already
+/// bounded by [`MAX_CHUNK_RECORDS`]): one more is an error before it costs anything, so a
+/// body of millions of empty records never becomes millions of structs.
+fn decode_records(
+    body: &[u8],
+    samples_at: Samples,
+    max: usize,
+    offset: u64,
+) -> Result<Vec<TimedRecord>> {
     let planes = match samples_at {
         Samples::Inline => None,
         Samples::Planes(p) | Samples::Rice(p) => Some(p),
@@ -382,9 +400,17 @@ fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<T
     }
     let mut all_samples: Vec<i16> = Vec::new();
     let mut heads: Vec<(usize, usize, u8)> = Vec::new(); // (record index, sample count, channels)
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(max.min(body.len() / RECORD_HEADER_LEN));
+    let mut json_values = 0usize;
     let mut pos = 0usize;
     while pos < body.len() {
+        if out.len() == max {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                format!("holds more records than the {max} its header says"),
+            ));
+        }
         if body.len() - pos < RECORD_HEADER_LEN {
             return Err(FormatError::malformed(
                 "chunk",
@@ -414,6 +440,17 @@ fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<T
         }
         let payload = &body[pos..pos + len];
         pos += len;
+        if (kind::TURN_START..=kind::SESSION_END).contains(&kind_no) {
+            json_values = json_values.saturating_add(limits::json_values(payload));
+            if json_values > MAX_CHUNK_JSON_VALUES {
+                return Err(FormatError::TooLarge {
+                    what: "chunk JSON values",
+                    offset,
+                    len: json_values as u64,
+                    limit: MAX_CHUNK_JSON_VALUES as u64,
+                });
+            }
+        }
         let record = match kind_no {
             kind::TURN_START => Record::TurnStart(json(payload, offset)?),
             kind::TURN_END => Record::TurnEnd(json(payload, offset)?),

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::chunk::{inflate, ChunkEncoding, ChunkHeader, RECORD_HEADER_LEN};
 use crate::error::FormatError;
 use crate::frame::FrameKind;
-use crate::index::{decode_entries, unpack_tail};
+use crate::index::{decode_entries, max_chunks, unpack_tail};
 use crate::model::{kind_name, Record};
 use crate::scan::{FrameScanner, Scanned};
 
@@ -44,7 +44,7 @@ pub fn dump(bytes: &[u8]) -> Value {
                     None => return damaged(out, offset, "malformed"),
                 },
                 FrameKind::ChunkIndex => match unpack_tail(&payload, "chunk index", offset)
-                    .and_then(|raw| decode_entries(&raw, offset))
+                    .and_then(|raw| decode_entries(&raw, offset, max_chunks(offset)))
                 {
                     Ok(entries) => {
                         out["index"] = entries
