@@ -95,7 +95,7 @@ fn code(e: &FormatError) -> &'static str {
         FormatError::NotAnArchive => "not_an_archive",
         FormatError::UnsupportedVersion { .. } => "unsupported_version",
         FormatError::BadChecksum { .. } => "bad_checksum",
-        FormatError::TooLarge { .. } => "too_large",
+        FormatError::TooLarge { .. } | FormatError::TooMany { .. } => "too_large",
         FormatError::Truncated { .. } | FormatError::NoFooter => "truncated",
         _ => "malformed",
     }

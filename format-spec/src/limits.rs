@@ -3,6 +3,8 @@
 //! decoders; these bound what bytes *expand into*: a 96-byte zstd frame inflates to 32 MiB,
 //! and 32 MiB of 14-byte records would be 2.4 M structs. SPEC §8 "Limits" is the contract.
 
+use crate::model::Track;
+
 /// Records one chunk may hold. Writers close a chunk when it reaches this many (SPEC §4), and
 /// a reader rejects a chunk whose header claims more before inflating it.
 pub const MAX_CHUNK_RECORDS: u32 = 65_536;
@@ -27,6 +29,27 @@ pub const MIN_CHUNK_FRAME: u64 = 9 + 36 + 9;
 /// at once: chunks fed ahead plus chunks being merged. Chunks overlapping in time are merged
 /// together, so a file of many chunks over the same instant would otherwise all be held.
 pub const MAX_LIVE_DECODED: u64 = 256 << 20;
+
+/// The highest track sample rate a reader places audio for (Hz); 0 places nothing either.
+pub const MAX_SAMPLE_RATE: u32 = 384_000;
+
+/// The longest silence a reader fills in between a track's recorded audio (or after it, to
+/// the end of what was asked for): a frame whose `first_sample` lies further ahead is an
+/// error naming it, not hours of zeros written to disk.
+pub const MAX_SILENCE_S: u64 = 3600;
+
+/// The track's sample rate when audio can be placed on the session clock with it
+/// (1..=[`MAX_SAMPLE_RATE`] Hz), else what is wrong with it.
+pub fn sample_rate(track: &Track) -> Result<u32, String> {
+    match track.sample_rate {
+        r @ 1..=MAX_SAMPLE_RATE => Ok(r),
+        r => Err(format!(
+            "audio track {} declares a sample rate of {r} Hz, outside 1..={MAX_SAMPLE_RATE}: \
+             its audio cannot be placed on the session clock",
+            track.id
+        )),
+    }
+}
 
 /// An upper bound on the JSON values `payload` parses into: one per `{`, `[`, `,` and `:`
 /// outside strings, plus one. Linear, allocation-free; counted before parsing.

@@ -39,10 +39,10 @@ impl Summary {
     pub fn parse(raw: &[u8], offset: u64) -> crate::Result<Summary> {
         let values = limits::json_values(raw);
         if values > MAX_SUMMARY_JSON_VALUES {
-            return Err(FormatError::TooLarge {
+            return Err(FormatError::TooMany {
                 what: "summary JSON values",
                 offset,
-                len: values as u64,
+                count: values as u64,
                 limit: MAX_SUMMARY_JSON_VALUES as u64,
             });
         }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::chunk::{
-    encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN, RECORD_HEADER_LEN,
+    audio_end_ns, encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN,
+    RECORD_HEADER_LEN,
 };
 use crate::error::{FormatError, Result};
 use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FOOTER_LEN, FRAME_OVERHEAD};
@@ -164,10 +165,7 @@ impl<W: Write> ArchiveWriter<W> {
                         ),
                     });
                 }
-                let end = rec.time_ns.saturating_add(
-                    (a.frames() as u128 * 1_000_000_000 / u128::from(track.sample_rate.max(1)))
-                        as u64,
-                );
+                let end = audio_end_ns(rec.time_ns, a.frames(), track.sample_rate);
                 let encoding = match track.codec {
                     AudioCodec::Pcm16Lpc2 => ChunkEncoding::AudioPcm16Lpc2,
                     AudioCodec::Pcm16Rice => ChunkEncoding::AudioPcm16Rice,
@@ -205,10 +203,10 @@ impl<W: Write> ArchiveWriter<W> {
         };
         if values > MAX_CHUNK_JSON_VALUES {
             open.body.truncate(before);
-            return Err(FormatError::TooLarge {
+            return Err(FormatError::TooMany {
                 what: "record JSON values",
                 offset: 0,
-                len: values as u64,
+                count: values as u64,
                 limit: MAX_CHUNK_JSON_VALUES as u64,
             });
         }

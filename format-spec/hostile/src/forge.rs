@@ -110,9 +110,13 @@ impl Forge {
         self.bytes.clone()
     }
 
-    /// Closed with an empty summary (no turns) and an index matching the chunk headers.
+    /// Closed with the summary recovery rebuilds from the records (empty when they do not
+    /// decode) and an index matching the chunk headers.
     pub fn closed(&self) -> Vec<u8> {
-        self.closed_with(&self.empty_summary(), &self.chunks)
+        let summary = calltape_format::scan(&self.bytes[..])
+            .map(|s| s.summary)
+            .unwrap_or_else(|_| self.empty_summary());
+        self.closed_with(&summary, &self.chunks)
     }
 
     /// A summary with the header and nothing else.

@@ -8,5 +8,6 @@
 //! - [`structured`] turns fuzzer bytes into archives that keep their frames and CRCs valid
 //!   around mutated fields, so mutations reach the decoders instead of dying at a CRC.
 
+pub mod cases;
 pub mod check;
 pub mod forge;

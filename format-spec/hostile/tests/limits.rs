@@ -5,29 +5,12 @@ use std::io::Cursor;
 
 use calltape_format::limits::{MAX_CHUNK_RECORDS, MAX_SUMMARY_TURNS};
 use calltape_format::{open, read_chunk, records, recover_to, Filter, FormatError, Record};
-use calltape_hostile::forge::{chunk_header, header, record, Forge};
-
-const UNKNOWN_KIND: u16 = 200;
-
-fn empty_records(n: usize) -> Vec<u8> {
-    record(UNKNOWN_KIND, 5, &[]).repeat(n)
-}
+use calltape_hostile::cases;
+use calltape_hostile::forge::Forge;
 
 #[test]
 fn an_index_inflating_to_millions_of_entries_is_refused_by_count() {
-    // 7 M entries of nine zero varints compress to a few KB
-    let mut raw = Vec::new();
-    let n: u64 = 7_000_000;
-    let mut v = n;
-    while v >= 0x80 {
-        raw.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    raw.push(v as u8);
-    raw.resize(raw.len() + 9 * n as usize, 0);
-    let forge = Forge::new(header(&[]));
-    let summary = serde_json::to_vec(&forge.empty_summary()).unwrap();
-    let file = forge.closed_raw(&summary, &raw, n as u32);
+    let file = cases::index_bomb(7_000_000, 7_000_000);
     assert!(file.len() < 16 << 10, "{} bytes", file.len());
     let err = open(&mut Cursor::new(&file)).unwrap_err();
     assert!(
@@ -35,30 +18,26 @@ fn an_index_inflating_to_millions_of_entries_is_refused_by_count() {
         "{err}"
     );
     // the footer's count agreeing with a small file, the index itself is refused
-    let file = forge.closed_raw(&summary, &raw, 0);
+    let file = cases::index_bomb(7_000_000, 0);
     let err = open(&mut Cursor::new(&file)).unwrap_err();
     assert!(err.to_string().contains("claims 7000000 chunks"), "{err}");
 }
 
 #[test]
 fn a_chunk_of_millions_of_empty_records_is_refused_before_decoding_them() {
-    // 32 MiB of zero-length unknown records: 96 bytes compressed
-    let body = empty_records((32 << 20) / 14);
-    let mut lying = chunk_header(0, 0, 0, 0);
-    lying.record_count = (body.len() / 14) as u32;
-    let mut honest_count = lying;
-    honest_count.record_count = MAX_CHUNK_RECORDS;
-    let mut forge = Forge::new(header(&[]));
-    forge.chunk(lying, &body).chunk(honest_count, &body);
-    let file = forge.closed();
+    let all = ((32 << 20) / 14) as u32;
+    let file = cases::empty_record_bomb(all);
+    assert!(file.len() < 4 << 10, "{} bytes", file.len());
     let a = open(&mut Cursor::new(&file)).unwrap();
     let err = read_chunk(&mut Cursor::new(&file), &a.index[0]).unwrap_err();
     assert!(
-        matches!(err, FormatError::TooLarge { what: "chunk record count", len, limit, .. }
-            if len == u64::from(lying.record_count) && limit == u64::from(MAX_CHUNK_RECORDS)),
+        matches!(err, FormatError::TooMany { what: "chunk record count", count, limit, .. }
+            if count == u64::from(all) && limit == u64::from(MAX_CHUNK_RECORDS)),
         "{err}"
     );
-    let err = read_chunk(&mut Cursor::new(&file), &a.index[1]).unwrap_err();
+    let file = cases::empty_record_bomb(MAX_CHUNK_RECORDS);
+    let a = open(&mut Cursor::new(&file)).unwrap();
+    let err = read_chunk(&mut Cursor::new(&file), &a.index[0]).unwrap_err();
     assert!(
         err.to_string()
             .contains("holds more records than the 65536 its header says"),
@@ -68,40 +47,34 @@ fn a_chunk_of_millions_of_empty_records_is_refused_before_decoding_them() {
 
 #[test]
 fn a_record_of_a_million_json_values_is_refused_before_parsing() {
-    let mut payload = br#"{"turn":1,"speaker":"user","attributes":{"a":["#.to_vec();
-    payload.extend_from_slice(&b"0,".repeat(2 << 20));
-    payload.extend_from_slice(b"0]}}");
-    let mut h = chunk_header(0, 0, 0, 0);
-    h.record_count = 1;
-    h.first_turn = 1;
-    h.last_turn = 1;
-    let mut forge = Forge::new(header(&[]));
-    forge.chunk(h, &record(1, 0, &payload));
-    let file = forge.closed();
+    let file = cases::json_value_bomb(2 << 20);
     let a = open(&mut Cursor::new(&file)).unwrap();
     let err = read_chunk(&mut Cursor::new(&file), &a.index[0]).unwrap_err();
     assert!(
         matches!(
             err,
-            FormatError::TooLarge {
+            FormatError::TooMany {
                 what: "chunk JSON values",
                 ..
             }
         ),
         "{err}"
     );
+    // under the limit it reads
+    let file = cases::json_value_bomb(1000);
+    let a = open(&mut Cursor::new(&file)).unwrap();
+    assert_eq!(
+        read_chunk(&mut Cursor::new(&file), &a.index[0])
+            .unwrap()
+            .records
+            .len(),
+        1
+    );
 }
 
 #[test]
 fn chunks_piled_on_one_instant_stop_the_merge_with_an_error() {
-    let body = empty_records(MAX_CHUNK_RECORDS as usize);
-    let mut h = chunk_header(0, 0, 5, 5);
-    h.record_count = MAX_CHUNK_RECORDS;
-    let mut forge = Forge::new(header(&[]));
-    for _ in 0..60 {
-        forge.chunk(h, &body);
-    }
-    let file = forge.closed();
+    let file = cases::pile_on_one_instant(60);
     assert!(file.len() < 64 << 10, "{} bytes", file.len());
     let a = open(&mut Cursor::new(&file)).unwrap();
     // each chunk alone is fine
@@ -128,30 +101,9 @@ fn chunks_piled_on_one_instant_stop_the_merge_with_an_error() {
     assert!(read < 60 * MAX_CHUNK_RECORDS as usize);
 }
 
-fn turn_flood(turns: u32) -> Vec<u8> {
-    let mut forge = Forge::new(header(&[]));
-    let per_chunk = MAX_CHUNK_RECORDS;
-    let mut turn = 1u32;
-    while turn <= turns {
-        let last = (turn + per_chunk - 1).min(turns);
-        let mut body = Vec::new();
-        for t in turn..=last {
-            let payload = format!(r#"{{"turn":{t},"speaker":"user"}}"#);
-            body.extend_from_slice(&record(1, u64::from(t) * 1000, payload.as_bytes()));
-        }
-        let mut h = chunk_header(0, 0, u64::from(turn) * 1000, u64::from(last) * 1000);
-        h.record_count = last - turn + 1;
-        h.first_turn = turn;
-        h.last_turn = last;
-        forge.chunk(h, &body);
-        turn = last + 1;
-    }
-    forge.unclosed()
-}
-
 #[test]
 fn recovering_200_000_turns_writes_a_summary_that_opens() {
-    let crashed = turn_flood(200_000);
+    let crashed = cases::turn_flood(200_000);
     let mut out = Vec::new();
     let report = recover_to(&crashed[..], &mut out).unwrap();
     assert_eq!(report.records_kept, 200_000);
@@ -172,7 +124,7 @@ fn recovering_200_000_turns_writes_a_summary_that_opens() {
 
 #[test]
 fn a_summary_listing_more_turns_than_the_limit_is_refused() {
-    let crashed = turn_flood(MAX_SUMMARY_TURNS as u32 + 1);
+    let crashed = cases::turn_flood(MAX_SUMMARY_TURNS as u32 + 1);
     let mut out = Vec::new();
     recover_to(&crashed[..], &mut out).unwrap();
     let a = open(&mut Cursor::new(&out)).unwrap();
@@ -189,4 +141,39 @@ fn a_summary_listing_more_turns_than_the_limit_is_refused() {
             .contains("lists 20001 turns, over the limit of 20000"),
         "{err}"
     );
+}
+
+#[test]
+fn a_chunk_header_that_lies_about_its_records_is_named() {
+    use calltape_format::chunk::header_problems;
+    use calltape_hostile::cases::{lying_header, Lie};
+    let honest = lying_header(Lie::FirstTurn(2));
+    let a = open(&mut Cursor::new(&honest)).unwrap();
+    for e in &a.index {
+        let c = read_chunk(&mut Cursor::new(&honest), e).unwrap();
+        assert_eq!(
+            header_problems(&c, &a.header().tracks),
+            Vec::<String>::new()
+        );
+    }
+    for (lie, says) in [
+        (Lie::FirstTurn(u32::MAX), "header says turns 4294967295..2"),
+        (
+            Lie::Lane(3),
+            "header says lane 3, but it holds a turn_start record of lane 0",
+        ),
+        (
+            Lie::StartNs(u64::MAX),
+            "header says records span 18446744073709551615..2000000003 ns",
+        ),
+    ] {
+        let file = lying_header(lie);
+        let a = open(&mut Cursor::new(&file)).unwrap();
+        let c = read_chunk(&mut Cursor::new(&file), &a.index[1]).unwrap();
+        let problems = header_problems(&c, &a.header().tracks);
+        assert!(
+            problems.iter().any(|p| p.contains(says)),
+            "{lie:?}: {problems:?}"
+        );
+    }
 }

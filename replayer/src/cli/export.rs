@@ -134,15 +134,18 @@ pub async fn run(args: Args) -> Result<i32> {
             args.archive
         );
     }
+    // the audio asked for is checked first: its track's sample rate places the range
+    let wav_rate = match (&args.wav, args.track) {
+        (None, _) => 0,
+        (Some(_), TrackChoice::Agent) => {
+            wav::track_for(&call.archive, calltape_format::Speaker::Agent)?.sample_rate
+        }
+        (Some(_), _) => wav::track_for(&call.archive, calltape_format::Speaker::User)?.sample_rate,
+    };
     let (from, to) = resolve_range(&call, &args)?;
     let mut written = Vec::new();
     if let Some(path) = &args.wav {
-        let rate = match args.track {
-            TrackChoice::Agent => {
-                wav::track_for(&call.archive, calltape_format::Speaker::Agent)?.sample_rate
-            }
-            _ => wav::track_for(&call.archive, calltape_format::Speaker::User)?.sample_rate,
-        };
+        let rate = wav_rate;
         let total =
             crate::call::sample_at(to, rate).saturating_sub(crate::call::sample_at(from, rate));
         let bar = progress::bar(total, "wav");
