@@ -169,3 +169,46 @@ fn chunks_piled_on_one_instant_and_json_bombs_end_in_errors() {
     let out = limited(&["export", s(&bomb), "--transcript", s(&t), "--to", "1s"]);
     ends_cleanly(&out, &[1], "chunk JSON values");
 }
+
+/// What an attacker puts in a transcript: clear screen, window title (OSC 0), clipboard write
+/// (OSC 52), an 8-bit CSI and a bidi override.
+const ESCAPES: &str = "hi \x1b[2J\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\u{9b}31m\u{202e}x";
+
+fn assert_inert(what: &str, out: &Output) {
+    for stream in [&out.stdout, &out.stderr] {
+        let t = String::from_utf8_lossy(stream);
+        assert!(
+            !t.chars()
+                .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}'),
+            "{what} printed a raw control character: {t:?}"
+        );
+    }
+}
+
+#[test]
+fn archive_text_reaches_the_terminal_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.calltape", &cases::text_call(ESCAPES));
+    let b = write(dir.path(), "b.calltape", &cases::text_call("hello"));
+    let out = limited(&["inspect", s(&a)]);
+    ends_cleanly(&out, &[0], "␛[2J");
+    assert_inert("inspect", &out);
+    let out = limited(&["inspect", s(&a), "--json"]);
+    assert_inert("inspect --json", &out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["turns"][0]["user_text"], ESCAPES,
+        "JSON keeps the text as recorded"
+    );
+    let out = limited(&["diff", s(&a), s(&b)]);
+    assert_inert("diff", &out);
+    assert!(text(&out).contains("␛]0;pwned␇"), "{}", text(&out));
+    let out = limited(&["diff", s(&a), s(&b), "--json"]);
+    assert_inert("diff --json", &out);
+    let catalog = dir.path().join("catalog.sqlite");
+    let out = limited(&["index", s(dir.path()), "--catalog", s(&catalog)]);
+    ends_cleanly(&out, &[0], "");
+    let out = limited(&["ls", "--catalog", s(&catalog)]);
+    ends_cleanly(&out, &[0], "");
+    assert_inert("ls", &out);
+}

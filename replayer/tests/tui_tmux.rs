@@ -95,3 +95,66 @@ fn replay_in_tmux() {
     // the alternate screen is gone: the replayer's frame is no longer on screen
     assert!(!s.contains("Transcript"), "terminal restored:\n{s}");
 }
+
+/// Starts `calltape replay` on a fixture call in a detached tmux session, with `env` set; the
+/// pane shows `EXITED-<code>` when it ends, and `pid` in the call's directory holds its pid.
+fn start_replay(env: &str) -> Option<(Session, tempfile::TempDir)> {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("note: tmux is not installed; skipping the terminal test");
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_to(dir.path(), "call.calltape", &archive_bytes());
+    let name = format!("calltape-test-{}-{}", std::process::id(), env.len());
+    let cmd = format!(
+        "cd {} && {env} NO_COLOR=1 CALLTAPE_PLAYER=/nonexistent/player sh -c 'echo $$ > pid; exec {} replay {}'; echo EXITED-$?; sleep 30",
+        dir.path().display(),
+        env!("CARGO_BIN_EXE_calltape"),
+        path.display()
+    );
+    tmux(&[
+        "new-session",
+        "-d",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-s",
+        &name,
+        &cmd,
+    ]);
+    Some((Session(name), dir))
+}
+
+#[test]
+fn a_panic_on_a_worker_ends_the_replayer_and_gives_the_terminal_back() {
+    let Some((session, _dir)) = start_replay("CALLTAPE_TEST_PANIC_IN_JOBS=1") else {
+        return;
+    };
+    let s = wait_for(&session.0, "exit", |s| s.contains("EXITED-"));
+    assert!(s.contains("EXITED-1"), "{s}");
+    assert!(
+        s.contains("the replayer stopped after an internal error"),
+        "{s}"
+    );
+    assert!(!s.contains("Transcript"), "terminal restored:\n{s}");
+}
+
+#[test]
+fn sigterm_quits_the_replayer_and_gives_the_terminal_back() {
+    let Some((session, dir)) = start_replay("X=1") else {
+        return;
+    };
+    wait_for(&session.0, "the first frame", |s| {
+        s.contains("heard in audio: user stops")
+    });
+    let pid = std::fs::read_to_string(dir.path().join("pid")).unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let s = wait_for(&session.0, "exit", |s| s.contains("EXITED-"));
+    assert!(s.contains("EXITED-0"), "{s}");
+    assert!(!s.contains("Transcript"), "terminal restored:\n{s}");
+}

@@ -96,6 +96,13 @@ pub fn resolve_range(call: &OpenedCall, args: &Args) -> Result<(u64, u64)> {
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
     if path == Path::new("-") {
+        use std::io::IsTerminal;
+        // data for a pipe stays as recorded; on a terminal escapes are made visible
+        let text = if std::io::stdout().is_terminal() {
+            crate::safe_text::terminal(text)
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
         let mut out = std::io::stdout().lock();
         return out
             .write_all(text.as_bytes())
@@ -129,7 +136,7 @@ pub async fn run(args: Args) -> Result<i32> {
     }
     let call = open_call(&args.archive).await?;
     if let Some(err) = &call.open_error {
-        eprintln!(
+        crate::errln!(
             "calltape: note: {} has no usable footer ({err}); exporting what a scan recovered",
             args.archive
         );
