@@ -11,3 +11,4 @@
 pub mod cases;
 pub mod check;
 pub mod forge;
+pub mod structured;
