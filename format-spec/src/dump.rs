@@ -37,9 +37,13 @@ pub fn dump(bytes: &[u8]) -> Value {
                     Err(e) => return damaged(out, offset, code(&e)),
                 },
                 FrameKind::Summary => match unpack_tail(&payload, "summary", offset)
+                    .and_then(|raw| crate::summary::check_json_values(&raw, offset).map(|_| raw))
                     .ok()
                     .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
-                {
+                    .filter(|v| {
+                        let turns = v["turns"].as_array().map_or(0, Vec::len);
+                        crate::summary::check_turn_count(turns, offset).is_ok()
+                    }) {
                     Some(v) => out["summary"] = v,
                     None => return damaged(out, offset, "malformed"),
                 },

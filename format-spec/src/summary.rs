@@ -37,29 +37,38 @@ impl Summary {
     /// [`MAX_SUMMARY_JSON_VALUES`] JSON values (counted before parsing) and
     /// [`MAX_SUMMARY_TURNS`] turns.
     pub fn parse(raw: &[u8], offset: u64) -> crate::Result<Summary> {
-        let values = limits::json_values(raw);
-        if values > MAX_SUMMARY_JSON_VALUES {
-            return Err(FormatError::TooMany {
-                what: "summary JSON values",
-                offset,
-                count: values as u64,
-                limit: MAX_SUMMARY_JSON_VALUES as u64,
-            });
-        }
+        check_json_values(raw, offset)?;
         let summary: Summary = crate::model::parse_json_object(raw)
             .map_err(|e| FormatError::malformed("summary", offset, format!("bad JSON: {e}")))?;
-        if summary.turns.len() > MAX_SUMMARY_TURNS {
-            return Err(FormatError::malformed(
-                "summary",
-                offset,
-                format!(
-                    "lists {} turns, over the limit of {MAX_SUMMARY_TURNS}",
-                    summary.turns.len()
-                ),
-            ));
-        }
+        check_turn_count(summary.turns.len(), offset)?;
         Ok(summary)
     }
+}
+
+/// A summary's JSON values, counted before it is parsed (SPEC §8 *Limits*).
+pub fn check_json_values(raw: &[u8], offset: u64) -> crate::Result<()> {
+    let values = limits::json_values(raw);
+    if values > MAX_SUMMARY_JSON_VALUES {
+        return Err(FormatError::TooMany {
+            what: "summary JSON values",
+            offset,
+            count: values as u64,
+            limit: MAX_SUMMARY_JSON_VALUES as u64,
+        });
+    }
+    Ok(())
+}
+
+/// The number of turns a summary lists (SPEC §8 *Limits*).
+pub fn check_turn_count(turns: usize, offset: u64) -> crate::Result<()> {
+    if turns > MAX_SUMMARY_TURNS {
+        return Err(FormatError::malformed(
+            "summary",
+            offset,
+            format!("lists {turns} turns, over the limit of {MAX_SUMMARY_TURNS}"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
