@@ -99,15 +99,20 @@ fn replay_in_tmux() {
 /// Starts `calltape replay` on a fixture call in a detached tmux session, with `env` set; the
 /// pane shows `EXITED-<code>` when it ends, and `pid` in the call's directory holds its pid.
 fn start_replay(env: &str) -> Option<(Session, tempfile::TempDir)> {
+    start_replay_of(env, &archive_bytes())
+}
+
+/// [`start_replay`] on the archive `bytes`, under a 2 GiB address-space limit.
+fn start_replay_of(env: &str, bytes: &[u8]) -> Option<(Session, tempfile::TempDir)> {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("note: tmux is not installed; skipping the terminal test");
         return None;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = write_to(dir.path(), "call.calltape", &archive_bytes());
+    let path = write_to(dir.path(), "call.calltape", bytes);
     let name = format!("calltape-test-{}-{}", std::process::id(), env.len());
     let cmd = format!(
-        "cd {} && {env} NO_COLOR=1 CALLTAPE_PLAYER=/nonexistent/player sh -c 'echo $$ > pid; exec {} replay {}'; echo EXITED-$?; sleep 30",
+        "cd {} && ulimit -v 2097152 && {env} NO_COLOR=1 CALLTAPE_PLAYER=/nonexistent/player sh -c 'echo $$ > pid; exec {} replay {}'; echo EXITED-$?; sleep 30",
         dir.path().display(),
         env!("CARGO_BIN_EXE_calltape"),
         path.display()
@@ -156,5 +161,23 @@ fn sigterm_quits_the_replayer_and_gives_the_terminal_back() {
     assert!(killed.success());
     let s = wait_for(&session.0, "exit", |s| s.contains("EXITED-"));
     assert!(s.contains("EXITED-0"), "{s}");
+    assert!(!s.contains("Transcript"), "terminal restored:\n{s}");
+}
+
+#[test]
+fn a_hostile_chunk_is_an_error_on_screen_and_q_still_quits() {
+    let bomb = calltape_hostile::cases::empty_record_bomb(65_536);
+    let Some((session, _dir)) = start_replay_of("X=1", &bomb) else {
+        return;
+    };
+    // either the replayer opens and says what is wrong, or it refuses to open: never an abort
+    let s = wait_for(&session.0, "the call or an error", |s| {
+        s.contains("EXITED-") || s.contains("record")
+    });
+    if !s.contains("EXITED-") {
+        tmux(&["send-keys", "-t", &session.0, "q"]);
+    }
+    let s = wait_for(&session.0, "exit", |s| s.contains("EXITED-"));
+    assert!(s.contains("EXITED-0") || s.contains("EXITED-1"), "{s}");
     assert!(!s.contains("Transcript"), "terminal restored:\n{s}");
 }
