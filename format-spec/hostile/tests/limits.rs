@@ -177,3 +177,88 @@ fn a_chunk_header_that_lies_about_its_records_is_named() {
         );
     }
 }
+
+/// A writer whose chunks close only on the reader limits (no time or size bound in reach).
+fn unbounded_writer() -> calltape_format::ArchiveWriter<Vec<u8>> {
+    let opts = calltape_format::WriterOptions {
+        max_chunk_duration_ns: u64::MAX,
+        max_chunk_bytes: usize::MAX,
+        ..Default::default()
+    };
+    calltape_format::ArchiveWriter::with_options(
+        Vec::new(),
+        calltape_hostile::forge::header(&[]),
+        opts,
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_writer_closes_a_chunk_at_the_record_limit() {
+    let mut w = unbounded_writer();
+    let n = MAX_CHUNK_RECORDS as u64 + 10;
+    for t in 0..n {
+        let r = Record::Unknown {
+            kind: cases::UNKNOWN_KIND,
+            payload: Vec::new(),
+        };
+        w.write(&calltape_format::TimedRecord::new(t, r)).unwrap();
+    }
+    let (file, _) = w.finish().unwrap();
+    let a = open(&mut Cursor::new(&file)).unwrap();
+    let counts: Vec<u32> = a.index.iter().map(|e| e.record_count).collect();
+    assert_eq!(counts, vec![MAX_CHUNK_RECORDS, 10]);
+    for e in &a.index {
+        read_chunk(&mut Cursor::new(&file), e).unwrap();
+    }
+}
+
+#[test]
+fn the_writer_closes_a_chunk_before_the_json_value_limit() {
+    use calltape_format::limits::MAX_CHUNK_JSON_VALUES;
+    let mut w = unbounded_writer();
+    // three turn_starts of 0.4 Mi values each: the third starts a new chunk
+    let values: Vec<u32> = vec![0; MAX_CHUNK_JSON_VALUES * 2 / 5];
+    for turn in 1..=3u32 {
+        let r = Record::TurnStart(calltape_format::TurnStart {
+            turn,
+            speaker: calltape_format::Speaker::User,
+            attributes: [("a".to_string(), serde_json::json!(values))]
+                .into_iter()
+                .collect(),
+        });
+        w.write(&calltape_format::TimedRecord::new(u64::from(turn), r))
+            .unwrap();
+    }
+    // one record over the limit by itself is refused, and the archive stays writable
+    let huge = Record::TurnStart(calltape_format::TurnStart {
+        turn: 9,
+        speaker: calltape_format::Speaker::User,
+        attributes: [(
+            "a".to_string(),
+            serde_json::json!(vec![0; MAX_CHUNK_JSON_VALUES]),
+        )]
+        .into_iter()
+        .collect(),
+    });
+    let err = w
+        .write(&calltape_format::TimedRecord::new(9, huge))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            FormatError::TooMany {
+                what: "record JSON values",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let (file, _) = w.finish().unwrap();
+    let a = open(&mut Cursor::new(&file)).unwrap();
+    let counts: Vec<u32> = a.index.iter().map(|e| e.record_count).collect();
+    assert_eq!(counts, vec![2, 1]);
+    for e in &a.index {
+        read_chunk(&mut Cursor::new(&file), e).unwrap();
+    }
+}
