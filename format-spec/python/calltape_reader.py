@@ -26,6 +26,7 @@ import os
 import re
 import sys
 from array import array
+from itertools import accumulate
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator
 
@@ -50,6 +51,12 @@ MAX_CHUNK_BODY = 32 << 20
 MAX_RECORD_LEN = 16 << 20
 MAX_TAIL_RAW = 64 << 20       # inflated summary / chunk index
 TAIL_FETCH = 256 * 1024
+# SPEC §8 "Limits": what bytes may expand into, checked before the work
+MAX_CHUNK_RECORDS = 65_536
+MAX_CHUNK_JSON_VALUES = 1 << 20
+MAX_SUMMARY_JSON_VALUES = 4 << 20
+MAX_SUMMARY_TURNS = 20_000
+MIN_CHUNK_FRAME = 9 + 36 + 9   # frame overhead + chunk header + the smallest zstd frame
 U64 = (1 << 64) - 1
 
 FRAME_HEADER, FRAME_CHUNK, FRAME_SUMMARY, FRAME_INDEX = 1, 2, 3, 4
@@ -387,6 +394,22 @@ def _decode_planes(planes: bytes, count: int, channels: int) -> array:
     return out
 
 
+def _integrate(residuals: list[int], order: int, history: tuple) -> list[int]:
+    """The samples whose order-th differences are ``residuals``, after ``history`` (x[n-1],
+    x[n-2], ...): the fixed predictors of SPEC §4.3 (x[n] = pred + residual, pred the
+    polynomial extrapolation of the last ``order`` samples), unwrapped; mod 2^16 it is the
+    same as wrapping at every step, since the predictors are integer linear."""
+    seq = list(history[:order][::-1])              # oldest first
+    lasts = []                                     # last value of each difference level
+    for _ in range(order):
+        lasts.append(seq[-1])
+        seq = [b - a for a, b in zip(seq, seq[1:])]
+    out = residuals
+    for last in reversed(lasts):
+        out = list(accumulate(out, initial=last))[1:]
+    return out
+
+
 def _decode_rice(data: bytes, count: int, channels: int, offset: int) -> array:
     """Inverts pcm16_rice (SPEC §4.3): per channel, blocks of a 3-bit order and partitions of
     a 4-bit Rice parameter and Rice-coded zigzagged residuals, MSB first."""
@@ -404,6 +427,34 @@ def _decode_rice(data: bytes, count: int, channels: int, offset: int) -> array:
     bits = (format(int.from_bytes(data, "big"), f"0{end}b") if data else "") + "0" * 64
     out = array("h", bytes(2 * count))
     frames, pos = count // c, 0
+    # Partitions repeated bit for bit (what compresses best, so what a small hostile file
+    # holds most of) are decoded once: (k, samples, the bits they may span) -> (residuals,
+    # bits used, the samples they give at order 0).
+    window = RICE_ESCAPE_Q + 16
+    parts: dict = {}
+
+    def partition(at: int, k: int, n: int):
+        key = (k, n, bits[at:at + n * window])
+        hit = parts.get(key)
+        if hit is None:
+            rs, p0 = [], at
+            for _ in range(n):
+                one = bits.find("1", at, at + RICE_ESCAPE_Q)
+                if one < 0:                         # escape: 32 zeros, z in 16 bits
+                    z = int(bits[at + RICE_ESCAPE_Q:at + RICE_ESCAPE_Q + 16], 2)
+                    at += RICE_ESCAPE_Q + 16
+                else:
+                    z = ((one - at) << k) | (int(bits[one + 1:one + 1 + k], 2) if k else 0)
+                    at = one + 1 + k
+                    if z > 0xFFFF:
+                        raise bad("Rice residual over 16 bits")
+                if at > end:                        # (the reference reader checks this
+                    raise bad("bitstream cut short")   # per partition: same outcome)
+                rs.append((z >> 1) ^ -(z & 1))
+            hit = (rs, at - p0, array("h", [((r + 0x8000) & 0xFFFF) - 0x8000 for r in rs]))
+            parts[key] = hit
+        return hit
+
     for ch in range(c):
         h1 = h2 = h3 = h4 = 0                       # x[n-1] .. x[n-4] of this channel
         for start in range(0, frames, RICE_BLOCK):
@@ -415,31 +466,18 @@ def _decode_rice(data: bytes, count: int, channels: int, offset: int) -> array:
                 pos += 4
                 if order > 4:
                     raise bad("predictor order over 4")
-                for j in range(p, min(p + RICE_PARTITION, block_end)):
-                    one = bits.find("1", pos, pos + RICE_ESCAPE_Q)
-                    if one < 0:                     # escape: 32 zeros, z in 16 bits
-                        z = int(bits[pos + RICE_ESCAPE_Q:pos + RICE_ESCAPE_Q + 16], 2)
-                        pos += RICE_ESCAPE_Q + 16
-                    else:
-                        z = ((one - pos) << k) | (int(bits[one + 1:one + 1 + k], 2) if k else 0)
-                        pos = one + 1 + k
-                        if z > 0xFFFF:
-                            raise bad("Rice residual over 16 bits")
-                    if order == 0:
-                        pred = 0
-                    elif order == 1:
-                        pred = h1
-                    elif order == 2:
-                        pred = 2 * h1 - h2
-                    elif order == 3:
-                        pred = 3 * h1 - 3 * h2 + h3
-                    else:
-                        pred = 4 * h1 - 6 * h2 + 4 * h3 - h4
-                    x = ((pred + ((z >> 1) ^ -(z & 1)) + 0x8000) & 0xFFFF) - 0x8000
-                    out[j * c + ch] = x
-                    h1, h2, h3, h4 = x, h1, h2, h3
-                    if pos > end:                   # (the reference reader checks this
-                        raise bad("bitstream cut short")   # per partition: same outcome)
+                n = min(p + RICE_PARTITION, block_end) - p
+                residuals, used, plain = partition(pos, k, n)
+                pos += used
+                if pos > end:
+                    raise bad("bitstream cut short")
+                if order == 0:
+                    xs = plain
+                else:
+                    xs = array("h", [((x + 0x8000) & 0xFFFF) - 0x8000
+                                     for x in _integrate(residuals, order, (h1, h2, h3, h4))])
+                out[p * c + ch:(p + n) * c:c] = xs
+                h1, h2, h3, h4 = ([h4, h3, h2, h1] + list(xs[-4:]))[:-5:-1]
         pad = -pos % 8
         if "1" in bits[pos:pos + pad]:
             raise bad("non-zero padding bits")
@@ -449,13 +487,41 @@ def _decode_rice(data: bytes, count: int, channels: int, offset: int) -> array:
     return out
 
 
-def _decode_records(body, planes, offset: int, rice: bool = False) -> list[Record]:
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def _json_values(raw) -> int:
+    """An upper bound on the JSON values ``raw`` parses into (SPEC §8 *Limits*): one per
+    ``{ [ , :`` outside strings, plus one. Counted with C-speed string operations."""
+    raw = bytes(raw)
+    if sum(raw.count(c) for c in b"{[,:") == 0:
+        return 1
+    bare = _STRINGS.sub(b"", raw)
+    return 1 + sum(bare.count(c) for c in b"{[,:")
+
+
+def _checked_json(kind: int, payload: bytes, offset: int):
+    """Like the reference reader: the record's fields must be valid for its kind; unknown
+    fields need only be JSON syntax. The payload as a JSON value, or None if it is not one
+    serde_json accepts (e.g. 1e400 in an unknown field)."""
+    data = _parse(payload, KIND_NAMES[kind] + " record", offset)
+    _check_record_json(kind, data, offset)
+    return data if _strict(data) else None
+
+
+def _decode_records(body, planes, offset: int, rice: bool = False,
+                    max_records: int = MAX_CHUNK_RECORDS) -> list[Record]:
     if planes is not None and not rice and len(planes) % 2:
         raise CalltapeError("malformed", offset, "odd sample plane length")
     out: list[Record] = []
     heads = []                                      # (record, sample count, channels)
+    json_values = 0
+    parsed: dict = {}                               # (kind, payload) -> (values, data)
     pos = 0
     while pos < len(body):
+        if len(out) == max_records:
+            raise CalltapeError("malformed", offset, "holds more records than the "
+                                                     f"{max_records} its header says")
         if len(body) - pos < RECORD_HEADER_LEN:
             raise CalltapeError("malformed", offset, "record header cut short")
         kind, time_ns, n = _u16(body, pos), _u64(body, pos + 2), _u32(body, pos + 10)
@@ -467,13 +533,18 @@ def _decode_records(body, planes, offset: int, rice: bool = False) -> list[Recor
         payload = bytes(body[pos:pos + n])
         pos += n
         if kind in _SCHEMA:
-            # Like the reference reader: the record's fields must be valid for its kind;
-            # unknown fields need only be JSON syntax. `data` is the payload as a JSON value,
-            # or None if it is not one serde_json accepts (e.g. 1e400 in an unknown field).
-            data = _parse(payload, KIND_NAMES[kind] + " record", offset)
-            _check_record_json(kind, data, offset)
-            if not _strict(data):
-                data = None
+            # Records repeated byte for byte (what compresses best, so what a small hostile
+            # file holds most of) are parsed and checked once per chunk and share `data`:
+            # treat a record's data as read-only.
+            seen = parsed.get((kind, payload))
+            values = seen[0] if seen else _json_values(payload)
+            json_values += values
+            if json_values > MAX_CHUNK_JSON_VALUES:      # counted before parsing
+                raise CalltapeError("too_large", offset, f"{json_values} JSON values in a chunk")
+            if seen is None:
+                seen = (values, _checked_json(kind, payload, offset))
+                parsed[(kind, payload)] = seen
+            data = seen[1]
         elif kind == KIND_AUDIO:
             if n < AUDIO_HEAD_LEN:
                 raise CalltapeError("malformed", offset, "audio record head cut short")
@@ -493,7 +564,9 @@ def _decode_records(body, planes, offset: int, rice: bool = False) -> list[Recor
                     s.byteswap()
                 data["samples"] = s
         else:
-            data = {"payload_hex": payload.hex()}
+            data = parsed.get((kind, payload))
+            if data is None:
+                data = parsed[(kind, payload)] = {"payload_hex": payload.hex()}
         out.append(Record(time_ns, kind, data, payload))
     if planes is not None and rice:
         channels = heads[0][2] if heads else 1
@@ -532,24 +605,39 @@ def _decode_chunk(payload, offset: int) -> Chunk:
         # SPEC §4: a chunk of an encoding this reader does not know is skipped, body unread
         c.skipped = True
         return c
+    if c.record_count > MAX_CHUNK_RECORDS:
+        raise CalltapeError("too_large", offset, f"chunk of {c.record_count} records")
     if c.uncompressed_len > MAX_CHUNK_BODY:
         raise CalltapeError("too_large", offset, f"chunk body of {c.uncompressed_len} bytes")
     body = _inflate(p[CHUNK_HEADER_LEN:], c.uncompressed_len, "chunk", offset)
     if len(body) != c.uncompressed_len:
         raise CalltapeError("malformed", offset, "chunk body inflates to another length")
     if c.encoding == 0:
-        c.records = _decode_records(body, None, offset)
+        c.records = _decode_records(body, None, offset, max_records=c.record_count)
     else:                                           # 1 pcm16_lpc2, 2 pcm16_rice
         if len(body) < 4:
             raise CalltapeError("malformed", offset, "audio body too short")
         n = _u32(body, 0)
         if n > len(body) - 4:
             raise CalltapeError("malformed", offset, "audio records section overruns the body")
-        c.records = _decode_records(body[4:4 + n], body[4 + n:], offset, rice=c.encoding == 2)
+        c.records = _decode_records(body[4:4 + n], body[4 + n:], offset, rice=c.encoding == 2,
+                                    max_records=c.record_count)
     if len(c.records) != c.record_count:
         raise CalltapeError("malformed", offset,
                             f"holds {len(c.records)} records, header says {c.record_count}")
     return c
+
+
+def _summary_json(raw: bytes, offset: int):
+    """The summary's JSON within SPEC §8's limits (values counted before parsing, turns)."""
+    values = _json_values(raw)
+    if values > MAX_SUMMARY_JSON_VALUES:
+        raise CalltapeError("too_large", offset, f"summary of {values} JSON values")
+    summary = _json(raw, "summary", offset)
+    turns = summary.get("turns") if isinstance(summary, dict) else None
+    if isinstance(turns, list) and len(turns) > MAX_SUMMARY_TURNS:
+        raise CalltapeError("malformed", offset, f"summary lists {len(turns)} turns")
+    return summary
 
 
 def _unpack_tail(payload, what: str, offset: int) -> bytes:
@@ -588,7 +676,12 @@ def _unzigzag(u: int) -> int:
     return (u >> 1) ^ -(u & 1)
 
 
-def _decode_index(raw: bytes, offset: int) -> list[ChunkEntry]:
+def _max_chunks(data_len: int) -> int:
+    """The most chunk frames (each at least 54 bytes) a data section can hold (SPEC §8)."""
+    return max(data_len, 0) // MIN_CHUNK_FRAME
+
+
+def _decode_index(raw: bytes, offset: int, max_count: int) -> list[ChunkEntry]:
     pos = 0
 
     def varint() -> int:
@@ -613,6 +706,9 @@ def _decode_index(raw: bytes, offset: int) -> list[ChunkEntry]:
     count = varint()
     if count > len(raw) // 9:
         raise CalltapeError("malformed", offset, f"claims {count} entries in {len(raw)} bytes")
+    if count > max_count:
+        raise CalltapeError("malformed", offset, f"claims {count} chunks, more than the "
+                                                 f"{max_count} the data section can hold")
     out, prev_start, prev_off = [], 0, 0
     for _ in range(count):
         lane = varint()
@@ -706,13 +802,14 @@ def dump(data: bytes) -> dict:
                     out["chunks"].append(_chunk_json(_decode_chunk(payload, offset)))
                 elif kind == FRAME_SUMMARY:
                     try:
-                        out["summary"] = _json(_unpack_tail(payload, "summary", offset),
-                                               "summary", offset)
+                        out["summary"] = _summary_json(_unpack_tail(payload, "summary", offset),
+                                                       offset)
                     except CalltapeError as e:       # every summary failure is `malformed`
                         raise CalltapeError("malformed", offset, e.message) from None
                 elif kind == FRAME_INDEX:
                     out["index"] = _index_json(
-                        _decode_index(_unpack_tail(payload, "chunk index", offset), offset))
+                        _decode_index(_unpack_tail(payload, "chunk index", offset), offset,
+                                      _max_chunks(offset)))
                 else:
                     out["other_frames"].append(
                         {"offset": offset, "kind": kind, "payload_hex": bytes(payload).hex()})
@@ -872,12 +969,16 @@ def _open(f: BinaryIO, owns: bool) -> Archive:
             raise CalltapeError("malformed", frm, f"no {what} frame where the footer points")
         return fr[1]
 
-    summary = _json(_unpack_tail(tail_frame(so, io_, FRAME_SUMMARY, "summary"), "summary", so),
-                    "summary", so)
+    summary = _summary_json(
+        _unpack_tail(tail_frame(so, io_, FRAME_SUMMARY, "summary"), "summary", so), so)
     if type(summary) is not _Obj or type(summary.get("header")) is not _Obj:
         raise CalltapeError("malformed", so, "summary is not an object with a header")
+    max_count = _max_chunks(so - PREAMBLE_LEN)
+    if footer["chunk_count"] > max_count:
+        raise CalltapeError("malformed", footer_at, f"claims {footer['chunk_count']} chunks, "
+                                                    f"more than the {max_count} it can hold")
     index = _decode_index(_unpack_tail(tail_frame(io_, footer_at, FRAME_INDEX, "chunk index"),
-                                       "chunk index", io_), io_)
+                                       "chunk index", io_), io_, max_count)
     if len(index) != footer["chunk_count"]:
         raise CalltapeError("malformed", io_, f"{len(index)} entries, footer says "
                                               f"{footer['chunk_count']}")

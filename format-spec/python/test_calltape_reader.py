@@ -341,6 +341,71 @@ class Audio(unittest.TestCase):
         self.assertEqual([r.kind_name for r in a.iter_records()], ["turn_start", "session_end"])
 
 
+def closed(chunks: bytes, summary: bytes, index_raw: bytes, chunk_count: int) -> bytes:
+    """PREAMBLE + HEADER + chunks, closed with this summary JSON and raw index."""
+    data = PREAMBLE + HEADER + chunks
+    pack = lambda raw: struct.pack("<I", len(raw)) + zstandard.ZstdCompressor().compress(raw)
+    s_frame, i_frame = frame(3, pack(summary)), frame(4, pack(index_raw))
+    footer = struct.pack("<QQIII", len(data), len(data) + len(s_frame), chunk_count, 0, 0)
+    footer += struct.pack("<I", ct.crc32c(footer)) + ct.FOOTER_MAGIC
+    return data + s_frame + i_frame + footer
+
+
+SUMMARY = b'{"header":{"session_id":"t","started_at":"","started_at_unix_ns":0,"tracks":[]},' \
+          b'"duration_ns":0,"turns":[],"totals":{}}'
+
+
+class HostileInputs(unittest.TestCase):
+    """SPEC §8 *Limits*: small hostile files end in the error the limit names, before the work
+    they ask for (millions of records, entries or JSON values). Each file is a few KB."""
+
+    def test_a_chunk_claiming_too_many_records_is_refused_before_inflating(self):
+        body = record(200, 5, b"") * ((32 << 20) // 14)
+        d = ct.dump(PREAMBLE + HEADER + chunk(body, len(body) // 14))
+        self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "too_large"})
+
+    def test_records_past_the_header_count_stop_the_chunk(self):
+        body = record(200, 5, b"") * ((32 << 20) // 14)
+        with self.assertRaises(ct.CalltapeError) as e:
+            ct._decode_chunk(chunk(body, ct.MAX_CHUNK_RECORDS)[5:-4], CHUNK_AT)
+        self.assertIn("more records than the 65536", str(e.exception))
+
+    def test_a_chunk_of_a_million_json_values_is_refused_before_parsing(self):
+        payload = b'{"turn":1,"speaker":"user","attributes":{"a":[' + b"0," * (1 << 20) + b"0]}}"
+        d = ct.dump(PREAMBLE + HEADER + chunk(record(1, 0, payload), 1))
+        self.assertEqual(d["damage"], {"offset": CHUNK_AT, "error": "too_large"})
+        # commas inside strings are not values
+        quoted = b'{"turn":1,"speaker":"user","attributes":{"a":"' + b"," * (2 << 20) + b'"}}'
+        d = ct.dump(PREAMBLE + HEADER + chunk(record(1, 0, quoted), 1))
+        self.assertIsNone(d["damage"])
+
+    def test_an_index_of_millions_of_entries_is_refused_by_the_file_size(self):
+        n = 7_000_000
+        raw = bytes([n & 0x7F | 0x80, (n >> 7) & 0x7F | 0x80, (n >> 14) & 0x7F | 0x80, n >> 21])
+        raw += bytes(9 * n)
+        f = closed(b"", SUMMARY, raw, 0)
+        self.assertLess(len(f), 16 << 10)
+        with self.assertRaises(ct.CalltapeError) as e:
+            ct.open_archive(f)
+        self.assertIn("claims 7000000 chunks", str(e.exception))
+        self.assertEqual(ct.dump(f)["damage"]["error"], "malformed")
+
+    def test_a_summary_of_too_many_turns_is_refused(self):
+        turn = b'{"turn":1,"speaker":"user","start_ns":0,"latency":{}}'
+        summary = SUMMARY.replace(b'"turns":[]', b'"turns":[' + b",".join([turn] * 20_001) + b"]")
+        with self.assertRaises(ct.CalltapeError) as e:
+            ct.open_archive(closed(b"", summary, b"\x00", 0))
+        self.assertIn("20001 turns", str(e.exception))
+
+    def test_repeated_rice_partitions_decode_like_distinct_ones(self):
+        # the same samples coded twice: once as one repeated pattern, once with a block that
+        # differs, so the partition cache is both hit and missed
+        x = [0] * 256 + list(range(256)) + [0] * 256
+        for order in (0, 1, 2, 4):
+            coded = encode_rice(x, 1, order_of=lambda block: order, k_of=lambda part: 0)
+            self.assertEqual(list(ct._decode_rice(coded, len(x), 1, 0)), x)
+
+
 class Cli(unittest.TestCase):
     def test_check_passes_on_the_vectors(self):
         out = io.StringIO()

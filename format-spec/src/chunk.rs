@@ -4,7 +4,8 @@
 use serde::de::DeserializeOwned;
 
 use crate::error::{FormatError, Result};
-use crate::model::{kind, AudioFrame, Record, TimedRecord, TurnId};
+use crate::limits::{self, MAX_CHUNK_JSON_VALUES, MAX_CHUNK_RECORDS};
+use crate::model::{kind, AudioCodec, AudioFrame, Record, TimedRecord, Track, TurnId};
 use crate::{audio, rice};
 
 pub const CHUNK_HEADER_LEN: usize = 36;
@@ -249,6 +250,105 @@ impl Chunk {
     }
 }
 
+/// Session time at which an audio frame of `frames` samples per channel, recorded at
+/// `time_ns` on a track of `sample_rate` Hz, ends: what a chunk header's `end_ns` covers.
+pub fn audio_end_ns(time_ns: u64, frames: u64, sample_rate: u32) -> u64 {
+    time_ns.saturating_add(
+        (u128::from(frames) * 1_000_000_000 / u128::from(sample_rate.max(1)))
+            .min(u128::from(u64::MAX)) as u64,
+    )
+}
+
+/// What a chunk's header says that its records contradict, one sentence each (empty when it
+/// is consistent). The writer derives the header from the records (SPEC §4): lane, time range
+/// (an audio record ends at [`audio_end_ns`]), turn range and encoding; a reader that trusts a
+/// lying header skips the chunk when it looks for a lane, a time or a turn, so `verify`
+/// checks it. A skipped chunk (unknown encoding) has no records to check against.
+pub fn header_problems(chunk: &Chunk, tracks: &[Track]) -> Vec<String> {
+    let h = &chunk.header;
+    let mut out = Vec::new();
+    if chunk.skipped() {
+        return out;
+    }
+    if chunk.records.is_empty() {
+        out.push("holds no records (a writer never closes an empty chunk)".to_string());
+        return out;
+    }
+    let (mut start, mut end) = (u64::MAX, 0u64);
+    let (mut first_turn, mut last_turn) = (0u32, 0u32);
+    let mut wrong_lane = None;
+    for r in &chunk.records {
+        start = start.min(r.time_ns);
+        let rec_end = match &r.record {
+            Record::Audio(a) => {
+                let rate = tracks
+                    .iter()
+                    .find(|t| t.id == a.track)
+                    .map(|t| t.sample_rate);
+                audio_end_ns(r.time_ns, a.frames(), rate.unwrap_or(0))
+            }
+            _ => r.time_ns,
+        };
+        end = end.max(rec_end);
+        if let Some(t) = r.record.turn().filter(|&t| t != 0) {
+            first_turn = if first_turn == 0 {
+                t
+            } else {
+                first_turn.min(t)
+            };
+            last_turn = last_turn.max(t);
+        }
+        let known = !matches!(r.record, Record::Unknown { .. });
+        if known && r.record.lane() != h.lane && wrong_lane.is_none() {
+            wrong_lane = Some((r.record.kind_name(), r.record.lane()));
+        }
+    }
+    if let Some((kind, lane)) = wrong_lane {
+        out.push(format!(
+            "header says lane {}, but it holds a {kind} record of lane {lane}",
+            h.lane
+        ));
+    }
+    if (h.start_ns, h.end_ns) != (start, end) {
+        out.push(format!(
+            "header says records span {}..{} ns, they span {start}..{end} ns",
+            h.start_ns, h.end_ns
+        ));
+    }
+    if (h.first_turn, h.last_turn) != (first_turn, last_turn) {
+        out.push(format!(
+            "header says turns {}..{}, its records name turns {first_turn}..{last_turn}",
+            h.first_turn, h.last_turn
+        ));
+    }
+    let expected = if h.lane == 0 {
+        Some(ChunkEncoding::Records)
+    } else {
+        tracks
+            .iter()
+            .find(|t| t.id == h.lane)
+            .and_then(|t| match t.codec {
+                AudioCodec::Pcm16Lpc2 => Some(ChunkEncoding::AudioPcm16Lpc2),
+                AudioCodec::Pcm16Rice => Some(ChunkEncoding::AudioPcm16Rice),
+                AudioCodec::Unknown => None,
+            })
+    };
+    match expected {
+        Some(e) if e.to_byte() != h.encoding => out.push(format!(
+            "encoding {} where lane {} is written with encoding {}",
+            h.encoding,
+            h.lane,
+            e.to_byte()
+        )),
+        None if h.lane != 0 => out.push(format!(
+            "lane {} is no audio track the header declares with a known codec",
+            h.lane
+        )),
+        _ => {}
+    }
+    out
+}
+
 /// Inflates a chunk body, refusing to produce more than the header's (bounded) length.
 pub fn inflate(payload: &[u8], offset: u64) -> Result<(ChunkHeader, Vec<u8>)> {
     let header = ChunkHeader::decode(payload, offset)?;
@@ -314,9 +414,18 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
             records: Vec::new(),
         });
     };
+    if header.record_count > MAX_CHUNK_RECORDS {
+        return Err(FormatError::TooMany {
+            what: "chunk record count",
+            offset,
+            count: header.record_count.into(),
+            limit: MAX_CHUNK_RECORDS.into(),
+        });
+    }
     let (header, body) = inflate(payload, offset)?;
+    let max = header.record_count as usize;
     let records = match encoding {
-        ChunkEncoding::Records => decode_records(&body, Samples::Inline, offset)?,
+        ChunkEncoding::Records => decode_records(&body, Samples::Inline, max, offset)?,
         ChunkEncoding::AudioPcm16Lpc2 | ChunkEncoding::AudioPcm16Rice => {
             if body.len() < 4 {
                 return Err(FormatError::malformed(
@@ -338,7 +447,7 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
                 ChunkEncoding::AudioPcm16Rice => Samples::Rice(rest),
                 _ => Samples::Planes(rest),
             };
-            decode_records(&body[4..4 + rec_len], samples, offset)?
+            decode_records(&body[4..4 + rec_len], samples, max, offset)?
         }
     };
     if records.len() != header.record_count as usize {
@@ -366,7 +475,15 @@ enum Samples<'a> {
     Rice(&'a [u8]),
 }
 
-fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<TimedRecord>> {
+/// Decodes the records of a chunk body; `max` is the header's `record_count` (already
+/// bounded by [`MAX_CHUNK_RECORDS`]): one more is an error before it costs anything, so a
+/// body of millions of empty records never becomes millions of structs.
+fn decode_records(
+    body: &[u8],
+    samples_at: Samples,
+    max: usize,
+    offset: u64,
+) -> Result<Vec<TimedRecord>> {
     let planes = match samples_at {
         Samples::Inline => None,
         Samples::Planes(p) | Samples::Rice(p) => Some(p),
@@ -382,9 +499,17 @@ fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<T
     }
     let mut all_samples: Vec<i16> = Vec::new();
     let mut heads: Vec<(usize, usize, u8)> = Vec::new(); // (record index, sample count, channels)
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(max.min(body.len() / RECORD_HEADER_LEN));
+    let mut json_values = 0usize;
     let mut pos = 0usize;
     while pos < body.len() {
+        if out.len() == max {
+            return Err(FormatError::malformed(
+                "chunk",
+                offset,
+                format!("holds more records than the {max} its header says"),
+            ));
+        }
         if body.len() - pos < RECORD_HEADER_LEN {
             return Err(FormatError::malformed(
                 "chunk",
@@ -414,6 +539,17 @@ fn decode_records(body: &[u8], samples_at: Samples, offset: u64) -> Result<Vec<T
         }
         let payload = &body[pos..pos + len];
         pos += len;
+        if (kind::TURN_START..=kind::SESSION_END).contains(&kind_no) {
+            json_values = json_values.saturating_add(limits::json_values(payload));
+            if json_values > MAX_CHUNK_JSON_VALUES {
+                return Err(FormatError::TooMany {
+                    what: "chunk JSON values",
+                    offset,
+                    count: json_values as u64,
+                    limit: MAX_CHUNK_JSON_VALUES as u64,
+                });
+            }
+        }
         let record = match kind_no {
             kind::TURN_START => Record::TurnStart(json(payload, offset)?),
             kind::TURN_END => Record::TurnEnd(json(payload, offset)?),

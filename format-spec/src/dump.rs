@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::chunk::{inflate, ChunkEncoding, ChunkHeader, RECORD_HEADER_LEN};
 use crate::error::FormatError;
 use crate::frame::FrameKind;
-use crate::index::{decode_entries, unpack_tail};
+use crate::index::{decode_entries, max_chunks, unpack_tail};
 use crate::model::{kind_name, Record};
 use crate::scan::{FrameScanner, Scanned};
 
@@ -37,14 +37,18 @@ pub fn dump(bytes: &[u8]) -> Value {
                     Err(e) => return damaged(out, offset, code(&e)),
                 },
                 FrameKind::Summary => match unpack_tail(&payload, "summary", offset)
+                    .and_then(|raw| crate::summary::check_json_values(&raw, offset).map(|_| raw))
                     .ok()
                     .and_then(|raw| serde_json::from_slice::<Value>(&raw).ok())
-                {
+                    .filter(|v| {
+                        let turns = v["turns"].as_array().map_or(0, Vec::len);
+                        crate::summary::check_turn_count(turns, offset).is_ok()
+                    }) {
                     Some(v) => out["summary"] = v,
                     None => return damaged(out, offset, "malformed"),
                 },
                 FrameKind::ChunkIndex => match unpack_tail(&payload, "chunk index", offset)
-                    .and_then(|raw| decode_entries(&raw, offset))
+                    .and_then(|raw| decode_entries(&raw, offset, max_chunks(offset)))
                 {
                     Ok(entries) => {
                         out["index"] = entries
@@ -95,7 +99,7 @@ fn code(e: &FormatError) -> &'static str {
         FormatError::NotAnArchive => "not_an_archive",
         FormatError::UnsupportedVersion { .. } => "unsupported_version",
         FormatError::BadChecksum { .. } => "bad_checksum",
-        FormatError::TooLarge { .. } => "too_large",
+        FormatError::TooLarge { .. } | FormatError::TooMany { .. } => "too_large",
         FormatError::Truncated { .. } | FormatError::NoFooter => "truncated",
         _ => "malformed",
     }

@@ -30,6 +30,14 @@ pub enum FormatError {
         len: u64,
         limit: u64,
     },
+    /// A count read from the file (records, JSON values, …) over what a reader holds.
+    #[error("{what} at byte {offset}: {count}, over the reader's limit of {limit} (the file is damaged or was not written by a calltape writer)")]
+    TooMany {
+        what: &'static str,
+        offset: u64,
+        count: u64,
+        limit: u64,
+    },
     #[error("malformed {what} at byte {offset}: {reason}")]
     Malformed {
         what: &'static str,

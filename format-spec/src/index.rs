@@ -4,6 +4,7 @@
 use crate::chunk::CHUNK_HEADER_LEN;
 use crate::error::{FormatError, Result};
 use crate::frame::FRAME_OVERHEAD;
+use crate::limits::MIN_CHUNK_FRAME;
 use crate::model::TurnId;
 
 /// Largest inflated index or summary a reader accepts (64 MiB).
@@ -119,8 +120,16 @@ pub fn encode_entries(entries: &[ChunkEntry]) -> Vec<u8> {
     out
 }
 
+/// The most chunks a data section of `data_len` bytes can hold (each frame takes at least
+/// [`MIN_CHUNK_FRAME`] bytes): the bound on an index's entry count.
+pub fn max_chunks(data_len: u64) -> u64 {
+    data_len / MIN_CHUNK_FRAME
+}
+
 /// Decodes index entries; `offset` is the index frame's position, for error messages.
-pub fn decode_entries(buf: &[u8], offset: u64) -> Result<Vec<ChunkEntry>> {
+/// `max` bounds the count (see [`max_chunks`]): an index inflating to millions of entries in
+/// a small file is refused before anything is allocated for them.
+pub fn decode_entries(buf: &[u8], offset: u64, max: u64) -> Result<Vec<ChunkEntry>> {
     let mut r = VarintReader {
         buf,
         pos: 0,
@@ -133,6 +142,15 @@ pub fn decode_entries(buf: &[u8], offset: u64) -> Result<Vec<ChunkEntry>> {
             "chunk index",
             offset,
             format!("claims {count} entries in {} bytes", buf.len()),
+        ));
+    }
+    if count > max {
+        return Err(FormatError::malformed(
+            "chunk index",
+            offset,
+            format!(
+                "claims {count} chunks, more than the {max} the data section before it can hold"
+            ),
         ));
     }
     let mut out = Vec::with_capacity(count as usize);
@@ -242,12 +260,12 @@ mod tests {
         #[test]
         fn entries_round_trip(entries in proptest::collection::vec(entry(), 0..50)) {
             let raw = encode_entries(&entries);
-            prop_assert_eq!(decode_entries(&raw, 0).unwrap(), entries);
+            prop_assert_eq!(decode_entries(&raw, 0, u64::MAX).unwrap(), entries);
         }
 
         #[test]
         fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
-            let _ = decode_entries(&bytes, 0);
+            let _ = decode_entries(&bytes, 0, u64::MAX);
             let _ = unpack_tail(&bytes, "summary", 0);
         }
     }

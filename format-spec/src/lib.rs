@@ -10,6 +10,7 @@ pub mod dump;
 pub mod error;
 pub mod frame;
 pub mod index;
+pub mod limits;
 pub mod model;
 pub mod placement;
 pub mod reader;

@@ -40,6 +40,17 @@ impl TrackWindow {
         self.end - self.first
     }
 
+    /// Samples per channel of silence placing `frame` would fill in first (0 when it
+    /// overlaps what was placed or starts where it ends).
+    pub fn silence_before(&self, frame: &AudioFrame) -> u64 {
+        frame.first_sample.min(self.end).saturating_sub(self.next)
+    }
+
+    /// Samples per channel of silence [`finish`](Self::finish) would fill in.
+    pub fn silence_to_end(&self) -> u64 {
+        self.end - self.next
+    }
+
     /// Places one frame: silence up to it, then its part inside the window. A frame before
     /// what was already placed, or after the window, gives nothing.
     pub fn place<E>(

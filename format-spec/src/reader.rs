@@ -11,7 +11,7 @@ use crate::frame::{
     check_preamble, decode_frame, Footer, FrameDecode, FrameKind, FOOTER_LEN, FRAME_OVERHEAD,
     MAX_FRAME_LEN, PREAMBLE_LEN,
 };
-use crate::index::{decode_entries, unpack_tail, ChunkEntry};
+use crate::index::{decode_entries, max_chunks, unpack_tail, ChunkEntry};
 use crate::model::Header;
 use crate::summary::Summary;
 
@@ -136,12 +136,21 @@ impl Opener {
             FrameKind::Summary,
         )?;
         let summary_json = unpack_tail(summary, "summary", footer.summary_offset)?;
-        let summary: Summary = crate::model::parse_json_object(&summary_json).map_err(|e| {
-            FormatError::malformed("summary", footer.summary_offset, format!("bad JSON: {e}"))
-        })?;
+        let summary = Summary::parse(&summary_json, footer.summary_offset)?;
+        let max = max_chunks(footer.summary_offset.saturating_sub(PREAMBLE_LEN as u64));
+        if u64::from(footer.chunk_count) > max {
+            return Err(FormatError::malformed(
+                "footer",
+                footer_at,
+                format!(
+                    "claims {} chunks, more than the {max} the data section can hold",
+                    footer.chunk_count
+                ),
+            ));
+        }
         let index = self.tail_frame(footer.index_offset, footer_at, FrameKind::ChunkIndex)?;
         let raw = unpack_tail(index, "chunk index", footer.index_offset)?;
-        let index = decode_entries(&raw, footer.index_offset)?;
+        let index = decode_entries(&raw, footer.index_offset, max)?;
         if index.len() != footer.chunk_count as usize {
             return Err(FormatError::malformed(
                 "chunk index",

@@ -15,11 +15,12 @@ use std::io::{Read, Seek};
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::cache::ChunkCache;
+use crate::cache::{decoded_size, ChunkCache};
 use crate::chunk::Chunk;
 use crate::error::{FormatError, Result};
 use crate::frame::MAX_FRAME_LEN;
 use crate::index::ChunkEntry;
+use crate::limits::MAX_LIVE_DECODED;
 use crate::model::TimedRecord;
 use crate::reader::{decode_chunk_frame, read_range, Archive};
 
@@ -156,13 +157,15 @@ pub enum ReadEvent {
 /// A decoded chunk being merged: its records in time order from `pos`.
 struct Cursor {
     chunk: Arc<Chunk>,
+    /// What it is charged against [`MAX_LIVE_DECODED`].
+    cost: u64,
     /// Record indices in time order (stable); empty when the chunk is already in order.
     order: Vec<u32>,
     pos: usize,
 }
 
 impl Cursor {
-    fn new(chunk: Arc<Chunk>) -> Cursor {
+    fn new(chunk: Arc<Chunk>, cost: u64) -> Cursor {
         let sorted = chunk
             .records
             .windows(2)
@@ -176,6 +179,7 @@ impl Cursor {
         };
         Cursor {
             chunk,
+            cost,
             order,
             pos: 0,
         }
@@ -213,6 +217,10 @@ pub struct RecordReader {
     opts: FetchOptions,
     cache: Option<Arc<ChunkCache>>,
     failed: bool,
+    /// Estimated decoded bytes held in `ready` and in the cursors being merged, each bounded
+    /// by [`MAX_LIVE_DECODED`] (see [`RecordReader::feed`] and [`RecordReader::next_event`]).
+    ready_cost: u64,
+    merge_cost: u64,
 }
 
 impl std::fmt::Debug for RecordReader {
@@ -262,6 +270,8 @@ impl RecordReader {
             opts: FetchOptions::default(),
             cache: None,
             failed: false,
+            ready_cost: 0,
+            merge_cost: 0,
         }
     }
 
@@ -317,7 +327,10 @@ impl RecordReader {
                     }
                 }
                 let chunk = match self.ready.remove(&e.offset) {
-                    Some(c) => c,
+                    Some(c) => {
+                        self.ready_cost = self.ready_cost.saturating_sub(decoded_size(&e));
+                        c
+                    }
                     None => match self.cache.as_ref().and_then(|c| c.get(&e)) {
                         Some(c) => c,
                         None => {
@@ -331,7 +344,18 @@ impl RecordReader {
                     },
                 };
                 self.next += 1;
-                self.admit(chunk, e.offset);
+                let cost = decoded_size(&e);
+                if !self.heap.is_empty() && self.merge_cost.saturating_add(cost) > MAX_LIVE_DECODED
+                {
+                    self.failed = true;
+                    return Err(FormatError::TooLarge {
+                        what: "records overlapping in time (estimated decoded bytes) at the chunk",
+                        offset: e.offset,
+                        len: self.merge_cost.saturating_add(cost),
+                        limit: MAX_LIVE_DECODED,
+                    });
+                }
+                self.admit(chunk, e.offset, cost);
             }
             let Some(Reverse((_, offset, slot))) = self.heap.pop() else {
                 return Ok(None);
@@ -344,7 +368,9 @@ impl RecordReader {
             match cursor.get(cursor.pos).map(|r| r.time_ns) {
                 Some(t) if t <= self.filter.to_ns => self.heap.push(Reverse((t, offset, slot))),
                 _ => {
-                    self.slots[slot] = None;
+                    if let Some(done) = self.slots[slot].take() {
+                        self.merge_cost = self.merge_cost.saturating_sub(done.cost);
+                    }
                     self.free.push(slot);
                 }
             }
@@ -354,8 +380,8 @@ impl RecordReader {
         }
     }
 
-    fn admit(&mut self, chunk: Arc<Chunk>, offset: u64) {
-        let mut cursor = Cursor::new(chunk);
+    fn admit(&mut self, chunk: Arc<Chunk>, offset: u64, cost: u64) {
+        let mut cursor = Cursor::new(chunk, cost);
         // skip records before the range (they sort first)
         let (from, to) = (self.filter.from_ns, self.filter.to_ns);
         let (mut lo, mut hi) = (0, cursor.len());
@@ -370,6 +396,7 @@ impl RecordReader {
         let Some(t) = cursor.get(lo).map(|r| r.time_ns).filter(|&t| t <= to) else {
             return;
         };
+        self.merge_cost = self.merge_cost.saturating_add(cost);
         let slot = match self.free.pop() {
             Some(s) => {
                 self.slots[s] = Some(cursor);
@@ -436,9 +463,16 @@ impl RecordReader {
             if range.end > end || i < self.next || self.ready.contains_key(&e.offset) {
                 continue;
             }
+            let cost = decoded_size(&e);
+            // read-ahead stops at the budget; the chunk the merge waits for is always taken
+            let live = self.ready_cost.saturating_add(self.merge_cost);
+            if i != self.next && live.saturating_add(cost) > MAX_LIVE_DECODED {
+                continue;
+            }
             // another reader may have decoded it meanwhile: one decode per chunk
             if let Some(c) = self.cache.as_ref().and_then(|c| c.get(&e)) {
                 self.ready.insert(e.offset, c);
+                self.ready_cost = self.ready_cost.saturating_add(cost);
                 taken += 1;
                 continue;
             }
@@ -454,6 +488,7 @@ impl RecordReader {
                 cache.insert(&e, chunk.clone());
             }
             self.ready.insert(e.offset, chunk);
+            self.ready_cost = self.ready_cost.saturating_add(cost);
             taken += 1;
         }
         Ok(taken)

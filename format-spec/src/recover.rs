@@ -415,7 +415,7 @@ pub fn recover_to<R: Read, W: Write>(input: R, mut output: W) -> Result<Recovery
     } else {
         FLAG_RECOVERED
     };
-    output.write_all(&encode_tail(pos, &scan.summary, &index, flags))?;
+    output.write_all(&encode_tail(pos, &scan.summary, &index, flags)?)?;
     output.flush()?;
     Ok(scan.report)
 }
@@ -428,14 +428,16 @@ pub fn recover_in_place(path: &Path) -> Result<RecoveryReport> {
     if scan.report.intact {
         return Ok(scan.report);
     }
-    file.set_len(scan.report.kept_bytes)?;
-    file.seek(SeekFrom::Start(scan.report.kept_bytes))?;
-    file.write_all(&encode_tail(
+    // encoded before truncating: a tail that cannot be written leaves the file as it was
+    let tail = encode_tail(
         scan.report.kept_bytes,
         &scan.summary,
         &scan.index,
         FLAG_RECOVERED,
-    ))?;
+    )?;
+    file.set_len(scan.report.kept_bytes)?;
+    file.seek(SeekFrom::Start(scan.report.kept_bytes))?;
+    file.write_all(&tail)?;
     file.sync_all()?;
     Ok(scan.report)
 }

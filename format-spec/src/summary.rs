@@ -13,6 +13,8 @@ use crate::call::latency::{breakdown, Evidence};
 pub use crate::call::latency::{Latency, ABSURD_NS};
 pub use crate::call::stats::percentile;
 use crate::call::turns::TurnTimeline;
+use crate::error::FormatError;
+use crate::limits::{self, MAX_SUMMARY_JSON_VALUES, MAX_SUMMARY_TURNS};
 use crate::model::{Header, Record, Speaker, StageTiming, TimedRecord, TurnId};
 
 /// Longest text preview kept per turn and speaker, in characters.
@@ -28,6 +30,45 @@ pub struct Summary {
     /// Present when the summary was rebuilt by recovery.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<RecoveryNote>,
+}
+
+impl Summary {
+    /// Parses an inflated summary found at `offset`, within the reader's limits: at most
+    /// [`MAX_SUMMARY_JSON_VALUES`] JSON values (counted before parsing) and
+    /// [`MAX_SUMMARY_TURNS`] turns.
+    pub fn parse(raw: &[u8], offset: u64) -> crate::Result<Summary> {
+        check_json_values(raw, offset)?;
+        let summary: Summary = crate::model::parse_json_object(raw)
+            .map_err(|e| FormatError::malformed("summary", offset, format!("bad JSON: {e}")))?;
+        check_turn_count(summary.turns.len(), offset)?;
+        Ok(summary)
+    }
+}
+
+/// A summary's JSON values, counted before it is parsed (SPEC §8 *Limits*).
+pub fn check_json_values(raw: &[u8], offset: u64) -> crate::Result<()> {
+    let values = limits::json_values(raw);
+    if values > MAX_SUMMARY_JSON_VALUES {
+        return Err(FormatError::TooMany {
+            what: "summary JSON values",
+            offset,
+            count: values as u64,
+            limit: MAX_SUMMARY_JSON_VALUES as u64,
+        });
+    }
+    Ok(())
+}
+
+/// The number of turns a summary lists (SPEC §8 *Limits*).
+pub fn check_turn_count(turns: usize, offset: u64) -> crate::Result<()> {
+    if turns > MAX_SUMMARY_TURNS {
+        return Err(FormatError::malformed(
+            "summary",
+            offset,
+            format!("lists {turns} turns, over the limit of {MAX_SUMMARY_TURNS}"),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +118,10 @@ pub struct Totals {
     pub end_reason: Option<String>,
     #[serde(default)]
     pub outcome: Option<String>,
+    /// More turns were seen than a summary lists ([`MAX_SUMMARY_TURNS`]): `turns` holds the
+    /// lowest ids, and the records still hold every turn.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub turns_truncated: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,22 +338,43 @@ impl SummaryBuilder {
             }
             _ => {}
         }
-        match (&rec.record, rec.record.turn()) {
-            (Record::TurnStart(t), _) => {
+        let Some(id) = rec.record.turn() else {
+            if let Some(slim) = what_a_turn_needs(&rec.record) {
+                self.loose.push(TimedRecord::new(rec.time_ns, slim));
+            }
+            return;
+        };
+        if !self.make_room_for(id) {
+            return;
+        }
+        match &rec.record {
+            Record::TurnStart(t) => {
                 let acc = self.turns.entry(t.turn).or_default();
                 acc.speaker = Some(t.speaker);
                 acc.started_ns = Some(acc.started_ns.map_or(rec.time_ns, |s| s.min(rec.time_ns)));
             }
-            (record, Some(id)) => {
+            record => {
                 let acc = self.turns.entry(id).or_default();
                 acc.first_seen_ns.get_or_insert(rec.time_ns);
                 acc.apply(rec.time_ns, record);
             }
-            (record, None) => {
-                if let Some(slim) = what_a_turn_needs(record) {
-                    self.loose.push(TimedRecord::new(rec.time_ns, slim));
-                }
+        }
+    }
+
+    /// Whether turn `id` has (or now gets) a place in the table: it keeps the
+    /// [`MAX_SUMMARY_TURNS`] lowest ids seen, so memory and the summary stay bounded
+    /// whatever the records claim; a turn left out marks the totals truncated.
+    fn make_room_for(&mut self, id: TurnId) -> bool {
+        if self.turns.len() < MAX_SUMMARY_TURNS || self.turns.contains_key(&id) {
+            return true;
+        }
+        self.totals.turns_truncated = true;
+        match self.turns.last_key_value() {
+            Some((&highest, _)) if id < highest => {
+                self.turns.remove(&highest);
+                true
             }
+            _ => false,
         }
     }
 

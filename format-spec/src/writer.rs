@@ -5,10 +5,17 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::chunk::{encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN};
+use crate::chunk::{
+    audio_end_ns, encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN,
+    RECORD_HEADER_LEN,
+};
 use crate::error::{FormatError, Result};
 use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FOOTER_LEN, FRAME_OVERHEAD};
+use crate::index::MAX_TAIL_UNCOMPRESSED;
 use crate::index::{encode_entries, pack_tail, ChunkEntry};
+use crate::limits::{
+    self, MAX_CHUNK_JSON_VALUES, MAX_CHUNK_RECORDS, MAX_SUMMARY_JSON_VALUES, MAX_SUMMARY_TURNS,
+};
 use crate::model::{AudioCodec, Header, Record, TimedRecord, Track};
 use crate::summary::{RecoveryNote, Summary, SummaryBuilder};
 
@@ -44,6 +51,8 @@ struct OpenChunk {
     start_ns: u64,
     end_ns: u64,
     count: u32,
+    /// JSON values in the records so far (bounded by [`MAX_CHUNK_JSON_VALUES`]).
+    json_values: usize,
     first_turn: u32,
     last_turn: u32,
 }
@@ -58,6 +67,7 @@ impl OpenChunk {
             start_ns: time_ns,
             end_ns: time_ns,
             count: 0,
+            json_values: 0,
             first_turn: 0,
             last_turn: 0,
         }
@@ -155,10 +165,7 @@ impl<W: Write> ArchiveWriter<W> {
                         ),
                     });
                 }
-                let end = rec.time_ns.saturating_add(
-                    (a.frames() as u128 * 1_000_000_000 / u128::from(track.sample_rate.max(1)))
-                        as u64,
-                );
+                let end = audio_end_ns(rec.time_ns, a.frames(), track.sample_rate);
                 let encoding = match track.codec {
                     AudioCodec::Pcm16Lpc2 => ChunkEncoding::AudioPcm16Lpc2,
                     AudioCodec::Pcm16Rice => ChunkEncoding::AudioPcm16Rice,
@@ -187,8 +194,34 @@ impl<W: Write> ArchiveWriter<W> {
             .lanes
             .entry(lane)
             .or_insert_with(|| OpenChunk::new(encoding, channels, rec.time_ns));
+        let before = open.body.len();
         let samples = encoding.is_audio().then_some(&mut open.samples);
         encode_record(&mut open.body, rec, samples)?;
+        let values = match rec.record {
+            Record::Audio(_) | Record::Unknown { .. } => 0,
+            _ => limits::json_values(&open.body[before + RECORD_HEADER_LEN..]),
+        };
+        if values > MAX_CHUNK_JSON_VALUES {
+            open.body.truncate(before);
+            return Err(FormatError::TooMany {
+                what: "record JSON values",
+                offset: 0,
+                count: values as u64,
+                limit: MAX_CHUNK_JSON_VALUES as u64,
+            });
+        }
+        if open.json_values + values > MAX_CHUNK_JSON_VALUES {
+            // the record starts the next chunk, so every chunk stays within what readers take
+            open.body.truncate(before);
+            closed += self.close_lane(lane)?;
+            let open = self
+                .lanes
+                .entry(lane)
+                .or_insert_with(|| OpenChunk::new(encoding, channels, rec.time_ns));
+            encode_record(&mut open.body, rec, None)?;
+        }
+        let open = self.lanes.get_mut(&lane).expect("opened above");
+        open.json_values += values;
         open.count += 1;
         open.start_ns = open.start_ns.min(rec.time_ns);
         open.end_ns = open.end_ns.max(end_ns);
@@ -200,7 +233,8 @@ impl<W: Write> ArchiveWriter<W> {
             };
             open.last_turn = open.last_turn.max(t);
         }
-        let full = open.uncompressed_len() >= self.opts.max_chunk_bytes;
+        let full =
+            open.uncompressed_len() >= self.opts.max_chunk_bytes || open.count >= MAX_CHUNK_RECORDS;
         self.summary.observe(rec);
         if full {
             closed += self.close_lane(lane)?;
@@ -319,7 +353,7 @@ impl<W: Write> ArchiveWriter<W> {
         }
         self.flush_chunks()?;
         let summary = self.summary.build();
-        let tail = encode_tail(self.pos, &summary, &self.index, 0);
+        let tail = encode_tail(self.pos, &summary, &self.index, 0)?;
         let out = self.get_mut();
         out.write_all(&tail)?;
         out.flush()?;
@@ -352,10 +386,26 @@ pub fn minor_version_for(header: &Header) -> u8 {
 
 /// Encodes summary frame + chunk index frame + footer for an archive whose data ends at `pos`.
 /// Recovery uses it to close a file that was never closed.
-pub fn encode_tail(pos: u64, summary: &Summary, index: &[ChunkEntry], flags: u32) -> Vec<u8> {
-    let summary_json = serde_json::to_vec(summary).expect("summary serializes");
+/// Never writes a tail a reader refuses: a summary over the 64 MiB a reader inflates keeps
+/// fewer turns (`totals.turns_truncated`), and what still does not fit is an error.
+pub fn encode_tail(
+    pos: u64,
+    summary: &Summary,
+    index: &[ChunkEntry],
+    flags: u32,
+) -> Result<Vec<u8>> {
+    let summary_json = summary_within_limit(summary)?;
+    let entries = encode_entries(index);
+    if entries.len() > MAX_TAIL_UNCOMPRESSED as usize {
+        return Err(FormatError::TooLarge {
+            what: "chunk index",
+            offset: pos,
+            len: entries.len() as u64,
+            limit: MAX_TAIL_UNCOMPRESSED.into(),
+        });
+    }
     let summary_frame = encode_frame(FrameKind::Summary, &pack_tail(&summary_json));
-    let index_frame = encode_frame(FrameKind::ChunkIndex, &pack_tail(&encode_entries(index)));
+    let index_frame = encode_frame(FrameKind::ChunkIndex, &pack_tail(&entries));
     let footer = Footer {
         summary_offset: pos,
         index_offset: pos + summary_frame.len() as u64,
@@ -367,7 +417,38 @@ pub fn encode_tail(pos: u64, summary: &Summary, index: &[ChunkEntry], flags: u32
     out.extend_from_slice(&index_frame);
     out.extend_from_slice(&footer.encode());
     debug_assert!(out.len() >= 2 * FRAME_OVERHEAD + FOOTER_LEN);
-    out
+    Ok(out)
+}
+
+/// The summary's JSON, with the turn table cut (halving) until it fits what a reader
+/// inflates and counts ([`MAX_TAIL_UNCOMPRESSED`], [`MAX_SUMMARY_JSON_VALUES`]).
+fn summary_within_limit(summary: &Summary) -> Result<Vec<u8>> {
+    let fits = |json: &[u8]| {
+        json.len() <= MAX_TAIL_UNCOMPRESSED as usize
+            && limits::json_values(json) <= MAX_SUMMARY_JSON_VALUES
+    };
+    let json = serde_json::to_vec(summary).expect("summary serializes");
+    if fits(&json) && summary.turns.len() <= MAX_SUMMARY_TURNS {
+        return Ok(json);
+    }
+    let mut cut = summary.clone();
+    cut.totals.turns_truncated = true;
+    cut.turns.truncate(MAX_SUMMARY_TURNS);
+    loop {
+        let json = serde_json::to_vec(&cut).expect("summary serializes");
+        if fits(&json) {
+            return Ok(json);
+        }
+        if cut.turns.is_empty() {
+            return Err(FormatError::TooLarge {
+                what: "summary",
+                offset: 0,
+                len: json.len() as u64,
+                limit: MAX_TAIL_UNCOMPRESSED.into(),
+            });
+        }
+        cut.turns.truncate(cut.turns.len() / 2);
+    }
 }
 
 /// A summary marked as rebuilt by recovery.

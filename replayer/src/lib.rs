@@ -5,7 +5,7 @@
 //! The `calltape` binary (main.rs) only parses arguments and dispatches to [`cli`].
 
 pub use calltape_catalog as catalog;
-pub use calltape_read::{call, error, source};
+pub use calltape_read::{call, error, safe_text, source};
 
 pub mod cli;
 pub mod export;

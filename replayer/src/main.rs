@@ -73,7 +73,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(calltape::error::AppError::StdoutClosed) => std::process::exit(0),
         Err(e) => {
-            eprintln!("calltape: {e}");
+            calltape::errln!("calltape: {e}");
             std::process::exit(e.exit_code());
         }
     }

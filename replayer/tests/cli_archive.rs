@@ -172,12 +172,9 @@ fn verify_detects_a_summary_that_disagrees_with_the_records() {
     summary.totals.errors += 1;
     let data_end = archive.footer.summary_offset as usize;
     let mut forged = bytes[..data_end].to_vec();
-    forged.extend(calltape_format::writer::encode_tail(
-        data_end as u64,
-        &summary,
-        &archive.index,
-        0,
-    ));
+    forged.extend(
+        calltape_format::writer::encode_tail(data_end as u64, &summary, &archive.index, 0).unwrap(),
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("forged.calltape");
     std::fs::write(&path, forged).unwrap();

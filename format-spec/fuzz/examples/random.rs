@@ -3,7 +3,7 @@
 //!     cargo run --release --manifest-path format-spec/fuzz/Cargo.toml --example random -- [SECONDS] [SEED]
 //!
 //! Mutates the conformance vectors (and pure random bytes) with a small xorshift PRNG and
-//! runs each result through `calltape_format_fuzz::check`, the same body as the libFuzzer
+//! runs each result through `calltape_hostile::check::check`, the same body as the libFuzzer
 //! target. On a panic it writes the input to `fuzz/artifacts/random/crash-<n>` and the panic
 //! (with `RUST_BACKTRACE=1`, its stack) goes to stderr.
 
@@ -106,7 +106,7 @@ fn main() {
     while Instant::now() < deadline {
         let input = mutate(&mut rng, &seeds);
         runs += 1;
-        if std::panic::catch_unwind(|| calltape_format_fuzz::check(&input)).is_err() {
+        if std::panic::catch_unwind(|| calltape_hostile::check::check(&input)).is_err() {
             crashes += 1;
             std::fs::create_dir_all(&artifacts).expect("artifacts dir");
             let path = artifacts.join(format!("crash-{crashes}"));

@@ -1,9 +1,9 @@
 #![no_main]
-//! `cargo +nightly fuzz run reader`: arbitrary bytes through calltape_format's dump, scan,
-//! recover_to, Opener/open and read_chunk. See ../README.md.
+//! `cargo +nightly fuzz run reader`: arbitrary bytes through every reader entry point
+//! (`calltape_hostile::check`). See ../README.md.
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    calltape_format_fuzz::check(data);
+    calltape_hostile::check::check(data);
 });

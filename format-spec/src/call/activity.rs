@@ -138,9 +138,10 @@ pub struct ActivityTracker {
 }
 
 impl ActivityTracker {
-    /// `None` for a track no frame can be measured on (rate 0).
+    /// `None` for a track no frame can be measured on (rate 0, or over
+    /// [`MAX_SAMPLE_RATE`](crate::limits::MAX_SAMPLE_RATE)).
     pub fn new(sample_rate: u32, channels: u8) -> Option<Self> {
-        if sample_rate == 0 {
+        if !(1..=crate::limits::MAX_SAMPLE_RATE).contains(&sample_rate) {
             return None;
         }
         let rate = u64::from(sample_rate);

@@ -432,7 +432,8 @@ pub fn unknown_encoding() -> Vec<u8> {
     let mut bytes = written[..first_end].to_vec();
     bytes.extend_from_slice(&frame);
     bytes.extend_from_slice(&written[first_end..]);
-    let tail = calltape_format::writer::encode_tail(bytes.len() as u64, &summary, &index, 0);
+    let tail =
+        calltape_format::writer::encode_tail(bytes.len() as u64, &summary, &index, 0).unwrap();
     bytes.extend_from_slice(&tail);
     bytes
 }

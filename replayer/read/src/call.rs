@@ -3,6 +3,7 @@
 //! on the session clock (gaps filled with silence, never collapsed), streamed so memory stays
 //! bounded whatever the call length. Also how a call is opened, closed or crashed.
 
+use calltape_format::limits::MAX_SILENCE_S;
 use calltape_format::placement::TrackWindow;
 use calltape_format::{Archive, Filter, FormatError, Record, TimedRecord, Track};
 
@@ -24,9 +25,10 @@ pub async fn turn_records(
     src.records(src.chunk_reader(chunks, Filter::all())).await
 }
 
-/// The track with `id`, or a usage error naming the tracks there are.
+/// The track with `id`, or a usage error naming the tracks there are; a track whose sample
+/// rate no audio can be placed with is an error too ([`playable`]).
 pub fn track(archive: &Archive, id: u16) -> Result<&Track> {
-    archive
+    let track = archive
         .header()
         .tracks
         .iter()
@@ -36,7 +38,15 @@ pub fn track(archive: &Archive, id: u16) -> Result<&Track> {
                 "no audio track {id} in this call (tracks: {})",
                 describe_tracks(archive)
             ))
-        })
+        })?;
+    playable(track)
+}
+
+/// `track` when its sample rate lets its audio be placed on the session clock
+/// (`calltape_format::limits::sample_rate`), else an error saying why it cannot be.
+pub fn playable(track: &Track) -> Result<&Track> {
+    calltape_format::limits::sample_rate(track).map_err(AppError::Other)?;
+    Ok(track)
 }
 
 /// The call's tracks for an error message: `1 user, 2 agent`, or `none`.
@@ -74,13 +84,35 @@ pub async fn stream_audio(
         archive.chunks_in(track_id, from_ns, to_ns).copied(),
         Filter::all(),
     );
+    let rate = u64::from(track.sample_rate);
+    let max_gap = MAX_SILENCE_S * rate;
     src.drive(reader, |rec| {
         let Record::Audio(a) = rec.record else {
             return Ok(());
         };
+        let gap = window.silence_before(&a);
+        if gap > max_gap {
+            return Err(AppError::Other(format!(
+                "audio track {track_id}: the frame at sample {} (record time {} ns) follows {} s \
+                 of silence, over the {MAX_SILENCE_S} s a reader fills in; its first_sample is \
+                 probably damaged (run `calltape verify`), or export a shorter range (--from/--to)",
+                a.first_sample,
+                rec.time_ns,
+                gap / rate
+            )));
+        }
         window.place(&a, &mut sink)
     })
     .await?;
+    let tail = window.silence_to_end();
+    if tail > max_gap {
+        return Err(AppError::Other(format!(
+            "audio track {track_id}: the range asked for runs {} s past the track's last audio, \
+             over the {MAX_SILENCE_S} s of silence a reader fills in; ask for a shorter range \
+             (--from/--to)",
+            tail / rate
+        )));
+    }
     window.finish(&mut sink)?;
     Ok(window.frames())
 }

@@ -6,5 +6,6 @@
 pub mod call;
 pub mod error;
 pub mod progress;
+pub mod safe_text;
 pub mod source;
 pub mod units;

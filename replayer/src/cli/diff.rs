@@ -206,7 +206,7 @@ pub async fn run(args: Args) -> Result<i32> {
     match run_inner(&args).await {
         Ok(code) => Ok(code),
         Err(e) => {
-            eprintln!("calltape: {e}");
+            crate::errln!("calltape: {e}");
             Ok(2)
         }
     }

@@ -96,6 +96,13 @@ pub fn resolve_range(call: &OpenedCall, args: &Args) -> Result<(u64, u64)> {
 
 fn write_text(path: &Path, text: &str) -> Result<()> {
     if path == Path::new("-") {
+        use std::io::IsTerminal;
+        // data for a pipe stays as recorded; on a terminal escapes are made visible
+        let text = if std::io::stdout().is_terminal() {
+            crate::safe_text::terminal(text)
+        } else {
+            std::borrow::Cow::Borrowed(text)
+        };
         let mut out = std::io::stdout().lock();
         return out
             .write_all(text.as_bytes())
@@ -129,20 +136,23 @@ pub async fn run(args: Args) -> Result<i32> {
     }
     let call = open_call(&args.archive).await?;
     if let Some(err) = &call.open_error {
-        eprintln!(
+        crate::errln!(
             "calltape: note: {} has no usable footer ({err}); exporting what a scan recovered",
             args.archive
         );
     }
+    // the audio asked for is checked first: its track's sample rate places the range
+    let wav_rate = match (&args.wav, args.track) {
+        (None, _) => 0,
+        (Some(_), TrackChoice::Agent) => {
+            wav::track_for(&call.archive, calltape_format::Speaker::Agent)?.sample_rate
+        }
+        (Some(_), _) => wav::track_for(&call.archive, calltape_format::Speaker::User)?.sample_rate,
+    };
     let (from, to) = resolve_range(&call, &args)?;
     let mut written = Vec::new();
     if let Some(path) = &args.wav {
-        let rate = match args.track {
-            TrackChoice::Agent => {
-                wav::track_for(&call.archive, calltape_format::Speaker::Agent)?.sample_rate
-            }
-            _ => wav::track_for(&call.archive, calltape_format::Speaker::User)?.sample_rate,
-        };
+        let rate = wav_rate;
         let total =
             crate::call::sample_at(to, rate).saturating_sub(crate::call::sample_at(from, rate));
         let bar = progress::bar(total, "wav");

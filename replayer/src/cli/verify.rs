@@ -1,5 +1,6 @@
-//! `calltape verify ARCHIVE`: checks the footer, every chunk's CRC and decoding, and that the
-//! stored summary equals one rebuilt from the records. Says what is wrong and where (byte
+//! `calltape verify ARCHIVE`: checks the footer, every chunk's CRC and decoding, every chunk
+//! header against the records it holds, and that the stored summary equals one rebuilt from
+//! the records. Says what is wrong and where (byte
 //! offset, chunk number, lane). Exit 0 intact, 3 damaged but partly recoverable, 1 unreadable.
 //!
 //! `--json`: `{schema: "calltape.verify/1", location, status: "intact"|"damaged"|"unreadable",
@@ -95,16 +96,25 @@ pub async fn run(args: Args) -> Result<i32> {
     }
     if let Ok(archive) = &footer {
         // the index lets us check every chunk, even past the first damaged one
+        // and every header against the records it holds (a lying turn range or time range
+        // hides the chunk from whoever looks a turn or a time up)
+        let tracks = &archive.header().tracks;
         for (n, entry) in archive.index.iter().enumerate() {
             checked += 1;
-            if let Err(e) = source.chunk(entry).await {
+            let lies = match source.chunk(entry).await {
+                Ok(chunk) => calltape_format::chunk::header_problems(&chunk, tracks),
+                Err(e) => vec![inner(&e)],
+            };
+            if !lies.is_empty() {
                 bad += 1;
+            }
+            for message in lies {
                 problems.push(Problem {
                     kind: "chunk",
                     offset: Some(entry.offset),
                     chunk: Some(n),
                     lane: Some(entry.lane),
-                    message: inner(&e),
+                    message,
                 });
             }
         }
@@ -217,7 +227,7 @@ pub async fn run(args: Args) -> Result<i32> {
     }
     if footer.is_ok() {
         crate::outln!(
-            "  chunks   {} of {checked} decode with good CRCs",
+            "  chunks   {} of {checked} decode with good CRCs and headers that match their records",
             checked - bad
         )?;
     }
@@ -287,6 +297,7 @@ fn format_offset_fe(e: &FormatError) -> Option<u64> {
         FormatError::Truncated { offset, .. }
         | FormatError::BadChecksum { offset, .. }
         | FormatError::TooLarge { offset, .. }
+        | FormatError::TooMany { offset, .. }
         | FormatError::Malformed { offset, .. } => Some(*offset),
         FormatError::NotAnArchive => Some(0),
         _ => None,

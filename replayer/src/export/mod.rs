@@ -17,13 +17,19 @@ pub fn print_json(value: &serde_json::Value) -> crate::error::Result<()> {
     let mut s = serde_json::to_string_pretty(value)
         .map_err(|e| crate::error::AppError::Other(format!("cannot print JSON: {e}")))?;
     s.push('\n');
-    emit(&s)
+    write_stdout(&calltape_read::safe_text::json(&s))
 }
 
-/// Writes `text` to stdout. A closed pipe (`calltape ls | head`) is
-/// [`AppError::StdoutClosed`](crate::error::AppError::StdoutClosed), which the binary ends on
-/// quietly with success.
+/// Writes `text` to stdout, control characters and escape sequences made visible
+/// ([`safe_text::terminal`](calltape_read::safe_text::terminal)): every command's text output
+/// comes through here, and much of it is archive text. A closed pipe (`calltape ls | head`)
+/// is [`AppError::StdoutClosed`](crate::error::AppError::StdoutClosed), which the binary ends
+/// on quietly with success.
 pub fn emit(text: &str) -> crate::error::Result<()> {
+    write_stdout(&calltape_read::safe_text::terminal(text))
+}
+
+fn write_stdout(text: &str) -> crate::error::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
@@ -48,4 +54,15 @@ macro_rules! out {
 macro_rules! outln {
     () => { $crate::export::emit("\n") };
     ($($t:tt)*) => { $crate::export::emit(&format!("{}\n", format_args!($($t)*))) };
+}
+
+/// `eprintln!` with the text made safe for a terminal ([`safe_text::terminal`]): errors and
+/// notes quote archive text (a session id, a record's field) as often as stdout does.
+///
+/// [`safe_text::terminal`]: calltape_read::safe_text::terminal
+#[macro_export]
+macro_rules! errln {
+    ($($t:tt)*) => {
+        eprintln!("{}", $crate::safe_text::terminal(&format!($($t)*)))
+    };
 }

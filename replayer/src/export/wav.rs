@@ -54,6 +54,7 @@ pub fn track_for(archive: &Archive, role: Speaker) -> Result<&Track> {
                 crate::call::describe_tracks(archive)
             ))
         })
+        .and_then(crate::call::playable)
 }
 
 fn create(
@@ -68,7 +69,7 @@ fn wav_err(path: &Path, e: hound::Error) -> AppError {
 }
 
 /// Writes `[from_ns, to_ns)` of the chosen audio to `path`. `progress` is told samples
-/// per channel as they are written.
+/// per channel as they are written. On an error the partial file is removed.
 pub async fn write_wav(
     src: &ArchiveSource,
     archive: &Archive,
@@ -77,6 +78,24 @@ pub async fn write_wav(
     to_ns: u64,
     path: &Path,
     progress: &(dyn Fn(u64) + Sync),
+) -> Result<WavWritten> {
+    let mut created = false;
+    let range = (from_ns, to_ns);
+    let written = write_wav_file(src, archive, choice, range, path, progress, &mut created).await;
+    if written.is_err() && created {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+async fn write_wav_file(
+    src: &ArchiveSource,
+    archive: &Archive,
+    choice: TrackChoice,
+    (from_ns, to_ns): (u64, u64),
+    path: &Path,
+    progress: &(dyn Fn(u64) + Sync),
+    created: &mut bool,
 ) -> Result<WavWritten> {
     match choice {
         TrackChoice::User | TrackChoice::Agent => {
@@ -93,6 +112,7 @@ pub async fn write_wav(
                 sample_format: hound::SampleFormat::Int,
             };
             let mut w = create(path, spec)?;
+            *created = true;
             let ch = u64::from(spec.channels);
             let frames = stream_audio(src, archive, track.id, from_ns, to_ns, |samples| {
                 for &s in samples {
@@ -122,6 +142,7 @@ pub async fn write_wav(
                 sample_format: hound::SampleFormat::Int,
             };
             let mut w = create(path, spec)?;
+            *created = true;
             let first = sample_at(from_ns, rate);
             let end = sample_at(to_ns, rate).max(first);
             let window = STEREO_WINDOW_S * u64::from(rate);

@@ -295,6 +295,11 @@ impl<M: Send + 'static> JobRunner<M> {
         let wrap = self.wrap;
         let kind = job.kind();
         let task = self.handle.spawn(async move {
+            // the terminal tests' stand-in for a bug in a job: a panic on a worker thread
+            #[cfg(feature = "test-harness")]
+            if std::env::var_os("CALLTAPE_TEST_PANIC_IN_JOBS").is_some() {
+                panic!("a job panicked (CALLTAPE_TEST_PANIC_IN_JOBS)");
+            }
             let result = execute(&env, job).await;
             let _ = tx.send(wrap(result));
         });

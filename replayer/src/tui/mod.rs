@@ -15,7 +15,7 @@ pub mod model;
 pub mod opening;
 pub mod player;
 pub mod render;
-pub mod sanitize;
+pub use calltape_read::safe_text as sanitize;
 pub mod terminal;
 pub mod theme;
 pub mod update;

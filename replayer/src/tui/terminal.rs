@@ -1,9 +1,13 @@
 //! The real terminal: raw mode, alternate screen and mouse capture on the way in, all three
-//! restored on the way out — on quit, on error and on panic (a panic hook). The event loop
-//! draws, reads input with a short timeout, and applies job results as they arrive.
+//! restored on the way out — on quit, on error, on SIGTERM/SIGHUP and on a panic on any
+//! thread (a panic hook). A panic on a background (tokio) thread also ends the app: the loop
+//! sees it and stops with an error, instead of running on in a restored terminal where keys
+//! no longer reach it. The event loop draws, reads input with a short timeout, and applies
+//! job results as they arrive.
 
 use std::io::{self, Stdout};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{self, DisableMouseCapture, EnableMouseCapture, Event};
@@ -29,6 +33,8 @@ pub enum Msg {
     Job(JobResult),
     Live(Box<LoadedCall>),
     LiveError(String),
+    /// SIGTERM or SIGHUP: quit as if the user had.
+    Signal,
 }
 
 fn wrap_job(r: JobResult) -> Msg {
@@ -46,12 +52,62 @@ pub fn restore() {
     );
 }
 
+/// Set by the panic hook: some thread panicked, and the terminal was restored.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+/// Where the panic happened and what it said, for the error the loop ends with.
+static PANIC_MESSAGE: Mutex<String> = Mutex::new(String::new());
+
+/// The thread running the event loop: a panic there restores the terminal at once; a panic
+/// elsewhere leaves it to the loop, which would otherwise draw over the restored screen.
+static UI_THREAD: std::sync::OnceLock<std::thread::ThreadId> = std::sync::OnceLock::new();
+
 fn install_panic_hook() {
+    let _ = UI_THREAD.set(std::thread::current().id());
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore();
+        if UI_THREAD.get() == Some(&std::thread::current().id()) {
+            restore();
+        }
+        PANICKED.store(true, Ordering::SeqCst);
+        if let Ok(mut m) = PANIC_MESSAGE.lock() {
+            let thread = std::thread::current();
+            *m = format!("thread '{}' {info}", thread.name().unwrap_or("?"));
+        }
         previous(info);
     }));
+}
+
+/// The error to end with when a thread panicked: the app cannot be trusted to go on.
+fn panicked() -> Option<AppError> {
+    if !PANICKED.load(Ordering::SeqCst) {
+        return None;
+    }
+    let what = PANIC_MESSAGE.lock().map(|m| m.clone()).unwrap_or_default();
+    Some(AppError::Other(format!(
+        "the replayer stopped after an internal error ({what}); please report it"
+    )))
+}
+
+/// Turns SIGTERM and SIGHUP into a quit, so the terminal is restored when the replayer is
+/// killed politely or its terminal goes away.
+fn forward_signals(runtime: &tokio::runtime::Handle, tx: mpsc::Sender<Msg>) {
+    #[cfg(unix)]
+    runtime.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = hup.recv() => {}
+        }
+        let _ = tx.send(Msg::Signal);
+    });
+    #[cfg(not(unix))]
+    let _ = (runtime, tx);
 }
 
 struct Guard;
@@ -87,6 +143,7 @@ pub fn run(
     update::update(&mut app, Action::Resize(size.width, size.height));
 
     let (tx, rx) = mpsc::channel::<Msg>();
+    forward_signals(&runtime, tx.clone());
     let mut runner = JobRunner::new(runtime.clone(), tx.clone(), wrap_job);
     if let Some(mut f) = follower {
         let tx = tx.clone();
@@ -108,6 +165,11 @@ pub fn run(
     let mut dirty = true;
     let mut last_tick = Instant::now();
     loop {
+        if let Some(e) = panicked() {
+            drop(runner);
+            app.playing = None;
+            return Err(e);
+        }
         for job in std::mem::take(&mut app.outbox) {
             runner.submit(app.env(), job);
         }
@@ -136,6 +198,7 @@ pub fn run(
                 Msg::Job(r) => update::on_job(&mut app, r),
                 Msg::Live(call) => update::on_live(&mut app, *call),
                 Msg::LiveError(e) => app.status = Some(format!("⚠ following stopped: {e}")),
+                Msg::Signal => app.quit = true,
             }
             dirty = true;
         }
