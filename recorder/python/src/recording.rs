@@ -330,6 +330,15 @@ fn view(s: &rec::Session, at: Option<u64>) -> rec::At<'_> {
 }
 
 impl Session {
+    /// Records `records` in the given order, each at its own session time.
+    pub(crate) fn record_all(&self, records: Vec<calltape_format::TimedRecord>) -> PyResult<()> {
+        self.with(|s| {
+            for r in records {
+                s.at(r.time_ns).record(r.record);
+            }
+        })
+    }
+
     fn with<R>(&self, f: impl FnOnce(&rec::Session) -> R) -> PyResult<R> {
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         match guard.as_ref() {

@@ -135,6 +135,13 @@ pub fn default_audio(report_path: &Path, call: &ImportedCall) -> Option<PathBuf>
     sibling.is_file().then_some(sibling)
 }
 
+/// The library entry point (used by `calltape collect` and the live recorder of the Python
+/// package): maps a parsed report; `source_name` is recorded in the header tags. Audio is
+/// added by [`crate::write_archive`]. Fails only when the report is not a JSON object.
+pub fn from_report(report: &Value, source_name: &str) -> Result<ImportedCall, String> {
+    import_report(report, source_name)
+}
+
 /// Maps a parsed report. `source_name` is recorded in the header tags. Fails only when the
 /// report is not a JSON object.
 pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, String> {
