@@ -40,8 +40,11 @@ pub fn _livekit_record_report(
         .map(|w| (w.code.clone(), w.message.clone()))
         .collect();
     // the warnings go into the archive as `import_warning` events, as an import writes them
-    call.records
-        .extend(call.warnings.iter().map(calltape_import::ImportWarning::to_record));
+    call.records.extend(
+        call.warnings
+            .iter()
+            .map(calltape_import::ImportWarning::to_record),
+    );
     calltape_import::archive::sort_records(&mut call.records);
     session.record_all(call.records)?;
     Ok(warnings)

@@ -16,6 +16,7 @@ import numpy as np
 from livekit.agents import AgentSession
 from livekit.agents.voice.recorder_io import RecorderIO
 from livekit.agents.voice.report import SessionReport
+from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
 
 import calltape
 import calltape.livekit
@@ -26,6 +27,7 @@ from livekit_support import (
     EspeakTTS,
     FrontDesk,
     Microphone,
+    Screen,
     ScriptedLLM,
     ScriptedSTT,
     Speaker,
@@ -101,9 +103,13 @@ async def run_call(tmp: Path) -> LiveCall:
         },
     )
     # LiveKit's own recorder, as console --record sets it up (it taps the same I/O)
+    # the transcript paced with the audio (as RoomIO does), so an interrupted reply keeps the
+    # text that was heard
+    sync = TranscriptSynchronizer(next_in_chain_audio=speaker, next_in_chain_text=Screen())
+    session.output.transcription = sync.text_output
     rio = RecorderIO(agent_session=session)
     session.input.audio = rio.record_input(mic)
-    session.output.audio = rio.record_output(speaker)
+    session.output.audio = rio.record_output(sync.audio_output)
     await rio.start(output_path=lk_dir / "audio.ogg")
 
     recording = calltape.livekit.record(session, recorder, SESSION_ID)

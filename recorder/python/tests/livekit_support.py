@@ -474,6 +474,21 @@ class Speaker(lk_io.AudioOutput):
             self.on_playback_finished(playback_position=pos / AGENT_RATE, interrupted=seg.cleared)
 
 
+class Screen(lk_io.TextOutput):
+    """The agent's transcript as a user's screen receives it (after LiveKit's
+    TranscriptSynchronizer, which paces it with the audio)."""
+
+    def __init__(self) -> None:
+        super().__init__(label="test-screen", next_in_chain=None)
+        self.text: list[str] = []
+
+    async def capture_text(self, text: str) -> None:
+        self.text.append(text)
+
+    def flush(self) -> None:
+        pass
+
+
 # -- the agents -------------------------------------------------------------------------------
 
 

@@ -40,7 +40,7 @@ use calltape_format::{
 };
 use serde_json::{json, Map, Value};
 
-use super::clock::{self, delay_ns, unix_ns, SessionClock};
+use super::clock::{self, delay_ns, SessionClock};
 use super::{as_attributes, sanitize_session_id, ImportError, ImportedCall, Warnings};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -55,6 +55,12 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "timestamp",
     "usage",
     "sdk_version",
+    "agent_name",
+    "tags",
+    "duration_ms",
+    "user_turns",
+    "errors",
+    "close_reason",
 ];
 const MESSAGE_KEYS: &[&str] = &[
     "type",
@@ -76,6 +82,13 @@ const METRIC_KEYS: &[&str] = &[
     "llm_node_ttft",
     "tts_node_ttfb",
     "e2e_latency",
+    "llm_node_ttfs",
+    "llm_node_tps",
+    "playback_latency",
+    "provider_request_ids",
+    "stt_metadata",
+    "llm_metadata",
+    "tts_metadata",
 ];
 const KNOWN_EVENTS: &[&str] = &[
     "user_state_changed",
@@ -87,7 +100,35 @@ const KNOWN_EVENTS: &[&str] = &[
     "error",
     "close",
     "metrics_collected",
+    "conversation_item_added",
+    "session_usage_updated",
+    "tool_execution_updated",
 ];
+
+/// Unix milliseconds a real report can hold (the Node SDK, agents-js, writes `Date.now()`):
+/// the unix-seconds range times 1000, so the two never overlap.
+const UNIX_MS_MIN: f64 = 1.0e12;
+const UNIX_MS_MAX: f64 = 1.0e13;
+
+/// A report timestamp as unix ns: unix seconds (the Python SDK) or unix milliseconds (the
+/// Node SDK), told apart by magnitude.
+fn unix_ns(v: &Value) -> Option<i64> {
+    clock::unix_ns(v).or_else(|| unix_ms_ns(v))
+}
+
+fn unix_ms_ns(v: &Value) -> Option<i64> {
+    let ms = clock::number(v).filter(|x| (UNIX_MS_MIN..UNIX_MS_MAX).contains(x))?;
+    let text = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    // exact for whole milliseconds, else to the f64's precision (well under 1 µs)
+    match text.parse::<i64>() {
+        Ok(whole) => whole.checked_mul(1_000_000),
+        Err(_) => Some((ms * 1e6).round() as i64),
+    }
+}
 
 /// Reads `session_report.json` at `path`.
 pub fn import_file(path: &Path) -> Result<ImportedCall, ImportError> {
@@ -150,6 +191,18 @@ pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, 
         .ok_or("the top level is not a JSON object")?;
     let mut warnings = Warnings::default();
     let audio_start = root.get("audio_recording_started_at").and_then(unix_ns);
+    let in_ms = ["timestamp", "audio_recording_started_at"]
+        .iter()
+        .filter_map(|k| root.get(*k))
+        .any(|v| unix_ms_ns(v).is_some());
+    if in_ms {
+        warnings.general(
+            "timestamps_in_ms",
+            "the report's timestamps are unix milliseconds (written by the Node SDK, \
+             agents-js): read as such",
+            Value::Null,
+        );
+    }
     let t0 = match audio_start {
         Some(t) => t,
         None => {
@@ -191,12 +244,14 @@ pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, 
         used_agent_spans: BTreeSet::new(),
         pending_calls: Vec::new(),
         user_texts: Vec::new(),
+        languages: Vec::new(),
         unknown_fields: BTreeMap::new(),
     };
     m.note_unknown_keys("report", root, TOP_LEVEL_KEYS);
 
     let events = parse_events(root.get("events"), &mut m);
     m.speaking_spans(&events);
+    m.languages = final_languages(&events);
 
     let items = chat_items(root.get("chat_history"), &mut m.warnings);
     for item in &items {
@@ -236,14 +291,50 @@ pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, 
     ));
     let last_ns = m.records.iter().map(|r| r.time_ns).max().unwrap_or(0);
     if let Some(usage) = root.get("usage").filter(|u| !u.is_null()) {
-        match usage_from(usage) {
-            Some(u) => m.records.push(TimedRecord::new(last_ns, Record::Usage(u))),
-            None => m.warnings.general(
+        // one record per model where the report lists usage per model (1.x: a list of
+        // {type, provider, model, ...}), else one for the whole
+        let per_model: Vec<Usage> = match usage.as_array() {
+            Some(list) if list.iter().all(Value::is_object) => {
+                list.iter().filter_map(usage_from).collect()
+            }
+            _ => Vec::new(),
+        };
+        let whole = if per_model.is_empty() {
+            usage_from(usage)
+        } else {
+            None
+        };
+        let found = !per_model.is_empty() || whole.is_some();
+        for u in per_model.into_iter().chain(whole) {
+            m.records.push(TimedRecord::new(last_ns, Record::Usage(u)));
+        }
+        match found {
+            true => {}
+            false => m.warnings.general(
                 "usage_not_understood",
                 "`usage` has no token, character or audio-duration counts this importer \
                  recognizes; it is kept in the livekit_report event",
                 Value::Null,
             ),
+        }
+    }
+    let user_messages = items
+        .iter()
+        .filter(|i| {
+            i.get("type").and_then(Value::as_str) == Some("message")
+                && i.get("role").and_then(Value::as_str) == Some("user")
+        })
+        .count();
+    if let Some(n) = root.get("user_turns").and_then(Value::as_u64) {
+        if n != user_messages as u64 {
+            m.warnings.general(
+                "user_turns_mismatch",
+                format!(
+                    "the report counts {n} user turns but its chat history holds \
+                     {user_messages} user messages"
+                ),
+                json!({"user_turns": n, "user_messages": user_messages}),
+            );
         }
     }
     if let Some((t, end)) = session_end {
@@ -312,10 +403,23 @@ fn header(root: &Map<String, Value>, clock: &SessionClock, source_name: &str) ->
     if !source_name.is_empty() {
         tags.insert("import_source".into(), json!(source_name));
     }
-    for k in ["sdk_version", "room", "room_id", "job_id"] {
+    for k in [
+        "sdk_version",
+        "room",
+        "room_id",
+        "job_id",
+        "agent_name",
+        "close_reason",
+    ] {
         if let Some(v) = s(k) {
             tags.insert(format!("livekit.{k}"), json!(v));
         }
+    }
+    if let Some(Value::Array(t)) = root
+        .get("tags")
+        .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        tags.insert("livekit.tags".into(), Value::Array(t.clone()));
     }
     let id = s("job_id")
         .or_else(|| s("room_id"))
@@ -424,6 +528,19 @@ fn parse_events(v: Option<&Value>, m: &mut Mapper) -> Vec<LkEvent> {
     out
 }
 
+fn final_languages(events: &[LkEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e.kind == "user_input_transcribed")
+        .filter(|e| e.raw.get("is_final").and_then(Value::as_bool) == Some(true))
+        .filter_map(|e| {
+            let text = e.raw.get("transcript").and_then(Value::as_str)?;
+            let lang = e.raw.get("language").and_then(Value::as_str)?;
+            (!lang.is_empty()).then(|| (normalize(text), lang.to_string()))
+        })
+        .collect()
+}
+
 fn chat_items(v: Option<&Value>, warnings: &mut Warnings) -> Vec<Map<String, Value>> {
     let items = match v {
         Some(Value::Object(ch)) => ch.get("items"),
@@ -506,7 +623,25 @@ struct Mapper {
     pending_calls: Vec<PendingCall>,
     /// Final user message texts (normalized), for matching transcription events.
     user_texts: Vec<String>,
+    /// (normalized text, language) of the final `user_input_transcribed` events: the chat
+    /// message of a user turn does not carry its language.
+    languages: Vec<(String, String)>,
     unknown_fields: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// `metrics.<key>` (`{"model_name", "model_provider"}`, LiveKit's `*_metadata`) on a stage.
+fn set_model(s: &mut StageTiming, metrics: &Map<String, Value>, key: &str) {
+    let Some(m) = metrics.get(key).and_then(Value::as_object) else {
+        return;
+    };
+    let text = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty() && *v != "unknown")
+            .map(String::from)
+    };
+    s.model = text("model_name");
+    s.provider = text("model_provider");
 }
 
 fn normalize(s: &str) -> String {
@@ -729,6 +864,14 @@ impl Mapper {
                 }
                 self.event_in_turn(at, "handoff", attributes);
             }
+            "agent_config_update" => {
+                // the agent's instructions / tools changed (a handoff, update_instructions)
+                let at = created.unwrap_or(self.cursor);
+                let mut attributes = item.clone();
+                attributes.remove("type");
+                attributes.remove("created_at");
+                self.event_in_turn(at, "agent_config_update", attributes);
+            }
             other => {
                 let at = created.unwrap_or(self.cursor);
                 let turn = self.cur.as_ref().map(|t| t.id);
@@ -889,7 +1032,8 @@ impl Mapper {
                 turn.push(stop + d, Record::StageTiming(s));
             }
             if let Some(d) = td {
-                let s = StageTiming::new(Some(id), Stage::Stt, stop, stop + d);
+                let mut s = StageTiming::new(Some(id), Stage::Stt, stop, stop + d);
+                set_model(&mut s, &metrics, "stt_metadata");
                 turn.push(stop + d, Record::StageTiming(s));
             }
             if let (Some(c), Some(d)) = (committed, outc) {
@@ -911,7 +1055,14 @@ impl Mapper {
             .get("transcript_confidence")
             .and_then(clock::number)
             .filter(|c| (0.0..=1.0).contains(c));
-        self.user_texts.push(normalize(&text));
+        let norm = normalize(&text);
+        let language = self
+            .languages
+            .iter()
+            .find(|(t, _)| !t.is_empty() && norm.contains(t.as_str()))
+            .map(|(_, l)| l.clone());
+        self.user_texts.push(norm);
+        let turn = self.cur.as_mut().expect("turn just opened");
         turn.push(
             when,
             Record::Transcript(Transcript {
@@ -920,7 +1071,7 @@ impl Mapper {
                 text,
                 is_final: true,
                 confidence,
-                language: None,
+                language,
                 interrupted: item.get("interrupted").and_then(Value::as_bool) == Some(true),
                 heard_text: None,
                 start_ns: started,
@@ -973,6 +1124,8 @@ impl Mapper {
         }
         let ttft = self.delay(&metrics, "llm_node_ttft", Some(id), at);
         let ttfb = self.delay(&metrics, "tts_node_ttfb", Some(id), at);
+        let ttfs = self.delay(&metrics, "llm_node_ttfs", Some(id), at);
+        let playback_latency = self.delay(&metrics, "playback_latency", Some(id), at);
         let reported = metrics.get("e2e_latency").filter(|v| !v.is_null());
         let reported_ns = reported.and_then(clock::number).map(clock::seconds_to_ns);
         if let Some(v) = reported {
@@ -1002,6 +1155,18 @@ impl Mapper {
             s.ttft_ns = Some(t);
             s.attributes
                 .insert("end_is_first_token".into(), json!(true));
+            set_model(&mut s, &metrics, "llm_metadata");
+            if let Some(f) = ttfs {
+                // LLM start until the first sentence reached the TTS
+                s.attributes.insert("ttfs_ns".into(), json!(f));
+            }
+            if let Some(tps) = metrics.get("llm_node_tps").and_then(clock::number) {
+                s.attributes.insert("tokens_per_second".into(), json!(tps));
+            }
+            if let Some(ids) = metrics.get("provider_request_ids").filter(|v| !v.is_null()) {
+                s.attributes
+                    .insert("provider_request_ids".into(), ids.clone());
+            }
             if placed_back {
                 s.attributes
                     .insert("start_estimated".into(), json!("before_playback"));
@@ -1018,7 +1183,18 @@ impl Mapper {
             s.ttfb_ns = Some(b);
             s.cancelled = interrupted;
             s.attributes.insert("end_is_first_byte".into(), json!(true));
+            set_model(&mut s, &metrics, "tts_metadata");
             turn.push(start + b, Record::StageTiming(s));
+        }
+        if let (Some(pb), Some(d)) = (started, playback_latency) {
+            // from forwarding the first audio frame until the output reported playback
+            let s = StageTiming::new(
+                Some(id),
+                Stage::Custom("playback_latency".into()),
+                pb.saturating_sub(d),
+                pb,
+            );
+            turn.push(pb, Record::StageTiming(s));
         }
         if let Some(pb) = started {
             let end = stopped.filter(|&e| e >= pb);
@@ -1040,7 +1216,7 @@ impl Mapper {
             a.insert("text_chars".into(), json!(text.chars().count()));
             a.insert(
                 "note".into(),
-                json!("LiveKit reports the interrupted message's text only; what was heard is not derivable from the report"),
+                json!("LiveKit keeps of an interrupted message the text forwarded until the cut (what was heard when the output synchronizes its transcript, as RoomIO does); it is the transcript's heard_text"),
             );
             turn.push(
                 cut,
@@ -1057,6 +1233,7 @@ impl Mapper {
         turn.has_agent = true;
         turn.tool_since_agent = false;
         let when = started.or(created).unwrap_or(at);
+        let heard_text = interrupted.then(|| text.clone());
         turn.push(
             when,
             Record::Transcript(Transcript {
@@ -1067,7 +1244,7 @@ impl Mapper {
                 confidence: None,
                 language: None,
                 interrupted,
-                heard_text: None,
+                heard_text,
                 start_ns: started,
                 end_ns: stopped.filter(|&e| started.is_some_and(|s| e >= s)),
                 attributes,

@@ -234,14 +234,11 @@ fn missing_and_odd_metrics_import_with_warnings() {
 fn newer_sdk_report_keeps_unknown_data() {
     let imp = import_report("newer_sdk.json");
     let codes = imp.warning_codes();
-    for code in [
-        "no_audio_start",
-        "unknown_event_type",
-        "unknown_chat_item",
-        "unknown_fields",
-    ] {
+    for code in ["no_audio_start", "unknown_event_type", "unknown_fields"] {
         assert!(codes.contains(&code), "{code} in {codes:?}");
     }
+    // 1.x chat items and events are known: no warning, kept under their own name
+    assert!(!codes.contains(&"unknown_chat_item"), "{codes:?}");
     let s = imp.summary();
     // t0 is the earliest timestamp when audio_recording_started_at is missing
     assert_eq!(s.header.started_at_unix_ns, 1_763_719_200_000_000_000);
@@ -252,9 +249,13 @@ fn newer_sdk_report_keeps_unknown_data() {
     assert_eq!(unknown.len(), 2, "every unknown event is kept");
     assert_eq!(unknown[0].attributes["resumed"], json!(true));
     assert_eq!(
-        imp.events("livekit_chat_item")[0].attributes["instructions"],
+        imp.events("agent_config_update")[0].attributes["instructions"],
         json!("be brief")
     );
+    let added = imp.events("conversation_item_added");
+    assert!(added
+        .iter()
+        .all(|e| e.attributes.get("livekit_unknown_type").is_none()));
     let report = &imp.events("livekit_report")[0].attributes;
     assert_eq!(report["session_metadata"]["region"], json!("eu-west"));
     // unknown message keys and content parts stay on the transcript
