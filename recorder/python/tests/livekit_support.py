@@ -359,6 +359,7 @@ class Microphone(lk_io.AudioInput):
         self._next_at: float | None = None
         self._closed = False
         self.fed: list[np.ndarray] = []  # every frame handed out, in order
+        self.fed_at: list[tuple[float, int]] = []  # (wall time it plays, index in fed)
         self.utterance_starts: list[float] = []  # wall time of each utterance's first sample
         self.frame = USER_RATE * FRAME_MS // 1000
 
@@ -378,8 +379,10 @@ class Microphone(lk_io.AudioInput):
         now = time.time()
         if self._next_at is None:
             self._next_at = now
-        if self._next_at > now:
-            await asyncio.sleep(self._next_at - now)
+        # a frame is delivered once it has been captured: at the end of its 20 ms
+        ready = self._next_at + FRAME_MS / 1000
+        if ready > now:
+            await asyncio.sleep(ready - now)
         out = np.zeros(self.frame, dtype=np.int16)
         filled = 0
         while filled < self.frame:
@@ -395,6 +398,7 @@ class Microphone(lk_io.AudioInput):
             self._pos += n
             if self._pos >= len(self._current):
                 self._current = None
+        self.fed_at.append((self._next_at, len(self.fed)))
         self._next_at += FRAME_MS / 1000
         self.fed.append(out)
         return rtc.AudioFrame(out.tobytes(), USER_RATE, 1, self.frame)

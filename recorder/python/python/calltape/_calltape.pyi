@@ -276,3 +276,8 @@ class CallRecord:
     turn: int | None
     data: dict[str, Any]
     samples: bytes | None
+
+def _livekit_record_report(session: Session, report_json: str) -> list[tuple[str, str]]:
+    """``calltape.livekit``'s close: maps a LiveKit ``SessionReport.to_dict()``-shaped JSON
+    text with the importer's mapping and records the result into ``session``; returns the
+    mapping's warnings ``(code, message)``. Raises ``ValueError``, ``SessionFinishedError``."""

@@ -148,6 +148,11 @@ class Recording:
             return frame
         return frame.remix_and_resample(rate, 1)
 
+    @property
+    def user_audio_resyncs(self) -> int:
+        """Times the user track's contiguous run was restarted (arrival drifted > 100 ms)."""
+        return self._input_tap._run.resyncs if self._input_tap is not None else 0
+
     # -- events -------------------------------------------------------------------------------
 
     def on_event(self, ev: Any) -> None:
@@ -252,15 +257,19 @@ class Recording:
 
 class _Run:
     """A contiguous stretch of one track: places frames sample-exactly after each other while
-    their wall times agree within RESYNC_TOLERANCE."""
+    their wall times agree within RESYNC_TOLERANCE (a stall of the agent's loop longer than
+    that starts a new run at the late frame's arrival: ``resyncs`` counts them)."""
 
     def __init__(self) -> None:
         self.start: float | None = None
         self.samples = 0
+        self.resyncs = 0
 
     def place(self, started_at: float, samples: int, rate: int) -> float:
         expected = None if self.start is None else self.start + self.samples / rate
         if expected is None or abs(started_at - expected) > RESYNC_TOLERANCE:
+            if expected is not None:
+                self.resyncs += 1
             self.start, self.samples = started_at, 0
             expected = started_at
         self.samples += samples
