@@ -423,3 +423,132 @@ fn opus_pre_skip_is_dropped_and_the_end_trimmed() {
     );
     assert!(rms(&imp.audio(2)) < 300.0, "the right channel is silent");
 }
+
+/// The report livekit-agents 1.8.9 itself wrote for the Python package's live test call
+/// (fixtures/livekit/v1_8_9/README.md).
+#[test]
+fn livekit_1_8_9_report_is_understood_field_by_field() {
+    let imp = import_report("v1_8_9/session_report.json");
+    let codes = imp.warning_codes();
+    for unknown in ["unknown_fields", "unknown_event_type", "unknown_chat_item"] {
+        assert!(!codes.contains(&unknown), "{unknown} in {codes:?}");
+    }
+    let s = imp.summary();
+    assert_eq!(s.turns.len(), 6);
+    assert_eq!(s.header.tags["livekit.agent_name"], json!("front-desk"));
+    assert_eq!(
+        s.header.tags["livekit.close_reason"],
+        json!("CR_USER_INITIATED")
+    );
+    for t in &s.turns {
+        assert!(
+            t.latency.flags.is_empty(),
+            "turn {}: {:?}",
+            t.turn,
+            t.latency
+        );
+        assert!(t.latency.rest_ns.is_some_and(|r| r >= 0), "turn {}", t.turn);
+    }
+    // turn 2 speaks "Let me check" while its lookup_order tool runs: not part of the wait
+    assert_eq!(imp.latency(2).tool_ns, None);
+    assert!(imp.latency(1).tool_ns.is_some_and(|t| t > 0));
+    assert_eq!((s.turns[1].tool_calls, s.turns[1].tool_errors), (1, 1));
+    let tools: Vec<_> = imp
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            Record::ToolCall(c) => Some((c.name.as_str(), c.is_error, c.output.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tools,
+        vec![
+            ("get_weather", false, json!("sunny, 20 C in Paris")),
+            ("lookup_order", true, json!("order A123 not found")),
+            ("transfer_to_billing", false, json!("")),
+        ]
+    );
+    // the new metrics: models on the stages, ttfs/tps on the LLM, playback latency
+    let stages: Vec<_> = imp
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            Record::StageTiming(st) => Some(st),
+            _ => None,
+        })
+        .collect();
+    let llm = stages.iter().find(|st| st.stage == Stage::Llm).unwrap();
+    assert_eq!(llm.model.as_deref(), Some("scripted-llm"));
+    assert_eq!(llm.provider.as_deref(), Some("calltape-tests"));
+    assert!(llm.attributes["ttfs_ns"].as_u64().unwrap() > llm.ttft_ns.unwrap());
+    assert!(llm.attributes["tokens_per_second"].as_f64().unwrap() > 0.0);
+    let tts = stages.iter().find(|st| st.stage == Stage::Tts).unwrap();
+    assert_eq!(tts.model.as_deref(), Some("espeak-ng"));
+    let stt = stages.iter().find(|st| st.stage == Stage::Stt).unwrap();
+    assert_eq!(stt.model.as_deref(), Some("scripted-stt"));
+    assert!(stages
+        .iter()
+        .any(|st| st.stage == Stage::Custom("playback_latency".into())));
+    // final user transcripts carry the language of their transcription event
+    let users = imp.transcripts(Speaker::User);
+    let finals: Vec<_> = users.iter().filter(|t| t.is_final).collect();
+    assert_eq!(finals.len(), 6);
+    assert!(finals.iter().all(|t| t.language.as_deref() == Some("en")));
+    assert!(users.iter().any(|t| !t.is_final));
+    // the cut story keeps what was heard
+    let cut: Vec<_> = imp
+        .transcripts(Speaker::Agent)
+        .into_iter()
+        .filter(|t| t.interrupted)
+        .collect();
+    assert_eq!(cut.len(), 1);
+    let heard = cut[0].heard_text.as_deref().unwrap();
+    assert!(heard.starts_with("Once upon a time"), "{heard}");
+    // usage per model
+    let models: Vec<_> = imp
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            Record::Usage(u) => Some(u.model.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(models.contains(&Some("scripted-llm".into())), "{models:?}");
+    assert!(models.contains(&Some("espeak-ng".into())), "{models:?}");
+    assert!(!imp.events("agent_config_update").is_empty());
+    assert_eq!(imp.events("handoff").len(), 2);
+}
+
+/// The Node SDK writes unix milliseconds: the same call reads the same.
+#[test]
+fn agents_js_millisecond_timestamps_are_detected() {
+    let secs = import_report("v1_8_9/session_report.json");
+    let ms = import_report("v1_8_9/session_report_agents_js_ms.json");
+    let codes = ms.warning_codes();
+    assert!(codes.contains(&"timestamps_in_ms"), "{codes:?}");
+    assert!(!codes.contains(&"no_audio_start"), "{codes:?}");
+    assert!(!secs.warning_codes().contains(&"timestamps_in_ms"));
+    let (a, b) = (secs.summary(), ms.summary());
+    // whole milliseconds: within 0.5 ms of the seconds report
+    let near = |x: i64, y: i64| (x - y).abs() <= MS / 2;
+    assert!(near(
+        a.header.started_at_unix_ns,
+        b.header.started_at_unix_ns
+    ));
+    assert_eq!(a.turns.len(), b.turns.len());
+    for (x, y) in a.turns.iter().zip(&b.turns) {
+        assert_eq!(
+            (&x.user_text, &x.agent_text, x.interrupted, x.tool_calls),
+            (&y.user_text, &y.agent_text, y.interrupted, y.tool_calls)
+        );
+        assert!(
+            near(x.start_ns as i64, y.start_ns as i64),
+            "turn {}",
+            x.turn
+        );
+        let (ex, ey) = (x.latency.e2e_ns.unwrap(), y.latency.e2e_ns.unwrap());
+        assert!(near(ex, ey), "turn {}: {ex} vs {ey}", x.turn);
+        assert_eq!(x.latency.flags, y.latency.flags);
+    }
+}
