@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from livekit.agents import AgentSession
+from livekit.agents import AgentSession, APIConnectOptions
+from livekit.agents.voice.agent_session import SessionConnectOptions
 from livekit.agents.voice.recorder_io import RecorderIO
 from livekit.agents.voice.report import SessionReport
 from livekit.agents.voice.transcription.synchronizer import TranscriptSynchronizer
@@ -93,6 +94,8 @@ async def run_call(tmp: Path) -> LiveCall:
     session: AgentSession = AgentSession(
         stt=ScriptedSTT(LINES), vad=EnergyVAD(), llm=ScriptedLLM(), tts=EspeakTTS(),
         userdata=CallData(),
+        conn_options=SessionConnectOptions(
+            llm_conn_options=APIConnectOptions(max_retry=2, retry_interval=0.1)),
         turn_handling={
             "turn_detection": "vad",
             "endpointing": {"min_delay": 0.4, "max_delay": 3.0},

@@ -25,6 +25,7 @@ from livekit import rtc
 from livekit.agents import (
     DEFAULT_API_CONNECT_OPTIONS,
     Agent,
+    APIConnectionError,
     APIConnectOptions,
     RunContext,
     function_tool,
@@ -269,6 +270,10 @@ def pick_reply(chat_ctx: llm.ChatContext) -> Reply:
 
 
 class ScriptedLLM(llm.LLM):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed_once = False
+
     @property
     def model(self) -> str:
         return "scripted-llm"
@@ -287,6 +292,12 @@ class ScriptedLLM(llm.LLM):
 class ScriptedLLMStream(llm.LLMStream):
     async def _run(self) -> None:
         reply = pick_reply(self._chat_ctx)
+        owner: ScriptedLLM = self._llm  # type: ignore[assignment]
+        if reply.text.startswith("Goodbye") and not owner.failed_once:
+            # the provider drops the first request of the goodbye turn: LiveKit retries
+            owner.failed_once = True
+            await asyncio.sleep(0.05)
+            raise APIConnectionError("upstream connection reset")
         await asyncio.sleep(reply.first_token_delay)
         rid = f"chatcmpl-{uuid.uuid4().hex[:8]}"
         words = reply.text.split(" ") if reply.text else []

@@ -175,6 +175,16 @@ def test_handoff_and_state_snapshots(call: calltape.Call) -> None:
     assert agents[0]["name"] != agents[-1]["name"]
 
 
+def test_the_recoverable_llm_error(call: calltape.Call) -> None:
+    errors = [r for r in control(call, "event", "error")]
+    assert len(errors) == 1
+    a = errors[0].data["attributes"]
+    assert a["source"] == "llm" and a["recoverable"] is True
+    assert a["message"] == "llm_error in livekit_support.ScriptedLLM (recoverable: retried)"
+    assert errors[0].turn == 6
+    assert [t["errors"] for t in call.turns] == [0, 0, 0, 0, 0, 1]
+
+
 def test_usage_per_model_and_close(call: calltape.Call) -> None:
     usage = [r.data for r in control(call, "usage")]
     assert {u.get("model") for u in usage} >= {"scripted-llm", "espeak-ng"}

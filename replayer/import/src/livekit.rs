@@ -100,6 +100,10 @@ const KNOWN_EVENTS: &[&str] = &[
     "error",
     "close",
     "metrics_collected",
+    "agent_false_interruption",
+    "user_transcription_timeout",
+    "user_turn_exceeded",
+    "debug_message",
     "conversation_item_added",
     "session_usage_updated",
     "tool_execution_updated",
@@ -1472,8 +1476,16 @@ impl Mapper {
                             .and_then(Value::as_str)
                             .map(String::from)
                     })
+                    .or_else(|| err.and_then(sdk_error_text))
                     .unwrap_or_else(|| err.map(|e| e.to_string()).unwrap_or_default());
+                // 1.x: the error is {type: "llm_error", label, recoverable, timestamp} (the
+                // exception itself is not serialized) and the source {model, provider}
+                let kind = err
+                    .and_then(|e| e.get("type"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.strip_suffix("_error"));
                 let source = match attrs.get("source") {
+                    _ if kind.is_some() => json!(kind),
                     Some(Value::String(s)) => json!(s),
                     Some(Value::Object(o)) => o
                         .get("type")
@@ -1486,6 +1498,12 @@ impl Mapper {
                 let mut a = Attributes::new();
                 a.insert("message".into(), json!(message));
                 a.insert("source".into(), source);
+                if let Some(r) = err
+                    .and_then(|e| e.get("recoverable"))
+                    .filter(|r| r.is_boolean())
+                {
+                    a.insert("recoverable".into(), r.clone());
+                }
                 for (k, v) in attrs {
                     a.entry(format!("livekit.{k}")).or_insert(v);
                 }
@@ -1529,6 +1547,19 @@ impl Mapper {
             }
         }
     }
+}
+
+/// The text of a 1.x SDK error (`LLMError`, `STTError`, ... dumped without their
+/// exception): what failed, where, and whether LiveKit retried.
+fn sdk_error_text(err: &Value) -> Option<String> {
+    let kind = err.get("type")?.as_str()?;
+    let label = err.get("label").and_then(Value::as_str).unwrap_or("?");
+    let recoverable = match err.get("recoverable").and_then(Value::as_bool) {
+        Some(true) => " (recoverable: retried)",
+        Some(false) => " (unrecoverable)",
+        None => "",
+    };
+    Some(format!("{kind} in {label}{recoverable}"))
 }
 
 /// LiveKit close reasons to the calltape vocabulary; unknown reasons are kept as they are.

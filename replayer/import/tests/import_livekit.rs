@@ -234,20 +234,21 @@ fn missing_and_odd_metrics_import_with_warnings() {
 fn newer_sdk_report_keeps_unknown_data() {
     let imp = import_report("newer_sdk.json");
     let codes = imp.warning_codes();
-    for code in ["no_audio_start", "unknown_event_type", "unknown_fields"] {
+    for code in ["no_audio_start", "unknown_fields"] {
         assert!(codes.contains(&code), "{code} in {codes:?}");
     }
     // 1.x chat items and events are known: no warning, kept under their own name
     assert!(!codes.contains(&"unknown_chat_item"), "{codes:?}");
+    assert!(!codes.contains(&"unknown_event_type"), "{codes:?}");
     let s = imp.summary();
     // t0 is the earliest timestamp when audio_recording_started_at is missing
     assert_eq!(s.header.started_at_unix_ns, 1_763_719_200_000_000_000);
     assert_eq!(s.header.agent.version, "2.3.0");
     assert_eq!(s.turns.len(), 2);
     assert_eq!(imp.latency(2).e2e_ns, Some(1_200 * MS));
-    let unknown = imp.events("agent_false_interruption");
-    assert_eq!(unknown.len(), 2, "every unknown event is kept");
-    assert_eq!(unknown[0].attributes["resumed"], json!(true));
+    let false_interruptions = imp.events("agent_false_interruption");
+    assert_eq!(false_interruptions.len(), 2, "every event is kept");
+    assert_eq!(false_interruptions[0].attributes["resumed"], json!(true));
     assert_eq!(
         imp.events("agent_config_update")[0].attributes["instructions"],
         json!("be brief")
@@ -551,4 +552,48 @@ fn agents_js_millisecond_timestamps_are_detected() {
         assert!(near(ex, ey), "turn {}: {ex} vs {ey}", x.turn);
         assert_eq!(x.latency.flags, y.latency.flags);
     }
+}
+
+/// An event or chat item type this importer has never seen is kept under its own name, with
+/// one warning per type.
+#[test]
+fn unknown_event_and_item_types_are_kept_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session_report.json");
+    let report = json!({
+        "audio_recording_started_at": 1_763_719_200.0,
+        "events": [
+            {"type": "future_event", "created_at": 1_763_719_201.0, "level": 3},
+            {"type": "future_event", "created_at": 1_763_719_202.0, "level": 4},
+            {"type": "error", "created_at": 1_763_719_203.0,
+             "error": {"type": "tts_error", "label": "x.TTS", "recoverable": false,
+                       "timestamp": 1_763_719_203.0},
+             "source": {"model": "m", "provider": "p"}},
+        ],
+        "chat_history": {"items": [
+            {"type": "future_item", "id": "i1", "created_at": 1_763_719_201.5},
+        ]},
+    });
+    std::fs::write(&path, report.to_string()).unwrap();
+    let imp = import_with(&path, None);
+    let codes = imp.warning_codes();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "unknown_event_type").count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(codes.contains(&"unknown_chat_item"), "{codes:?}");
+    let kept = imp.events("future_event");
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[1].attributes["level"], json!(4));
+    assert_eq!(
+        imp.events("livekit_chat_item")[0].attributes["id"],
+        json!("i1")
+    );
+    // a 1.x SDK error: what failed, where, and that LiveKit gave up
+    let err = &imp.events("error")[0].attributes;
+    assert_eq!(err["message"], json!("tts_error in x.TTS (unrecoverable)"));
+    assert_eq!(err["source"], json!("tts"));
+    assert_eq!(err["recoverable"], json!(false));
+    assert_eq!(imp.summary().totals.errors, 1);
 }
