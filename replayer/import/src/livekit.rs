@@ -1,30 +1,40 @@
 //! LiveKit Agents session reports (`SessionReport.to_dict()`, the `session_report.json` that
 //! `console --record` writes beside `audio.ogg`) as calltape records.
 //!
-//! Session time 0 is `audio_recording_started_at` (t = 0 of the recording) when present,
-//! else the earliest timestamp in the report; the wall clock goes in the header.
+//! This is the one LiveKit mapping: `calltape import livekit`, `calltape collect` (through
+//! [`from_report`]) and the Python package's live recorder (`calltape.livekit`, which hands
+//! the session's events and chat history in this same shape to [`from_report`] when the
+//! session closes) all go through it, so a live recording and an imported report of the same
+//! call agree turn by turn.
+//!
+//! Session time 0 is `audio_recording_started_at` (t = 0 of the recording; the live recorder
+//! sets it to its own session start) when present, else the earliest timestamp in the
+//! report; the wall clock goes in the header. Timestamps are unix seconds (Python SDK) or
+//! unix milliseconds (Node SDK, agents-js), told apart by magnitude (`timestamps_in_ms`).
 //!
 //! | report | calltape |
 //! |---|---|
-//! | user `message` | turn (`speaker: user`) + final user `transcript` (`start_ns`/`end_ns` = `metrics.started/stopped_speaking_at`, `confidence` = `transcript_confidence`) |
+//! | user `message` | turn (`speaker: user`) + final user `transcript` (`start_ns`/`end_ns` = `metrics.started/stopped_speaking_at`, `confidence` = `transcript_confidence`, `language` from its final `user_input_transcribed` event) |
 //! | user `metrics.started_speaking_at` → `stopped_speaking_at` | `vad` stage |
 //! | `metrics.end_of_turn_delay` | `eou` stage from the end of speech |
-//! | `metrics.transcription_delay` | `stt` stage from the end of speech |
+//! | `metrics.transcription_delay` | `stt` stage from the end of speech (`model`/`provider` = `metrics.stt_metadata`) |
 //! | `metrics.on_user_turn_completed_delay` | custom stage `on_user_turn_completed` after the commit |
 //! | assistant `message` | agent `transcript` in the same turn (or an agent-opened turn: greeting) |
-//! | `metrics.llm_node_ttft` | `llm` stage with `ttft_ns`, starting after the commit (or the last tool output) |
-//! | `metrics.tts_node_ttfb` | `tts` stage with `ttfb_ns`, starting at the LLM's first token |
+//! | `metrics.llm_node_ttft` | `llm` stage with `ttft_ns`, starting after the commit (or the last tool output); `model`/`provider` = `llm_metadata`; attributes `ttfs_ns` (`llm_node_ttfs`), `tokens_per_second` (`llm_node_tps`), `provider_request_ids` |
+//! | `metrics.tts_node_ttfb` | `tts` stage with `ttfb_ns`, starting at the LLM's first token (`model`/`provider` = `tts_metadata`) |
+//! | `metrics.playback_latency` | custom stage `playback_latency` ending when playback started |
 //! | assistant `metrics.started/stopped_speaking_at` | `playback` stage |
 //! | `metrics.e2e_latency` | `turn_end` attribute `reported_e2e_ns` |
-//! | `interrupted: true` | transcript `interrupted`, playback `cancelled`, `interruption` event, `turn_end` `interrupted` |
-//! | `function_call` + `function_call_output` | `tool_call` (start/end = their `created_at`) |
+//! | `interrupted: true` | transcript `interrupted` with `heard_text` = the message's text (LiveKit keeps the text forwarded until the cut: what was heard when the output synchronizes its transcript), playback `cancelled`, `interruption` event, `turn_end` `interrupted` |
+//! | `function_call` + `function_call_output` | `tool_call` (start/end = their `created_at`, `is_error`, `output`); a tool the reply spoke over is not part of the e2e wait (calltape_format::call::latency) |
 //! | `agent_handoff` | `handoff` event (`old_agent`, `new_agent`) |
-//! | events `user_state_changed`, `agent_state_changed`, `speech_created`, `function_tools_executed`, `overlapping_speech`, `metrics_collected` | events of the same name |
-//! | event `user_input_transcribed` | interim → user `transcript` with `is_final: false`; final → `user_input_transcribed` event when a chat message holds its text, else a final user `transcript` |
-//! | event `error` | `error` event (`message`, `source`) |
+//! | `agent_config_update` | `agent_config_update` event (`instructions`, `tools_added`, `tools_removed`) |
+//! | events `user_state_changed`, `agent_state_changed`, `speech_created`, `function_tools_executed`, `overlapping_speech`, `agent_false_interruption`, `user_transcription_timeout`, `user_turn_exceeded`, `conversation_item_added`, `session_usage_updated`, `tool_execution_updated`, `debug_message`, `metrics_collected` | events of the same name |
+//! | event `user_input_transcribed` | interim → user `transcript` with `is_final: false` (and `language`); final → `user_input_transcribed` event when a chat message holds its text, else a final user `transcript` |
+//! | event `error` | `error` event (`message`; 1.x errors: "`llm_error` in `<label>` (recoverable: retried / unrecoverable)", `source` llm/stt/tts/realtime, `recoverable`) |
 //! | event `close` | `session_end` (`reason` mapped) + `close` event with the raw values |
-//! | `usage` | one `usage` record (token, character and audio-second counts found by key name) |
-//! | `job_id`, `room_id`, `room`, `sdk_version` | header tags; everything else top-level in a `livekit_report` event at 0 |
+//! | `usage` | one `usage` record per model (1.x list of `{type, provider, model, ...}`), else one with the counts found by key name |
+//! | `job_id`, `room_id`, `room`, `sdk_version`, `agent_name`, `close_reason`, `tags` | header tags `livekit.*`; everything top-level in a `livekit_report` event at 0; `user_turns` is checked against the chat history (`user_turns_mismatch`) |
 //! | unknown item / event types, unknown keys | events / attributes with the raw JSON, plus an `import_warning` |
 //!
 //! When a message lacks its speaking times, the importer takes them from the
