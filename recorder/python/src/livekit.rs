@@ -1,51 +1,59 @@
 //! The LiveKit Agents mapping for the live recorder (`calltape.livekit`): the Python side
 //! collects the session's events and chat history in the shape of LiveKit's own
 //! `SessionReport.to_dict()`, and this function runs the one mapping the importer runs
-//! (`calltape_import::livekit::from_report`) and records its output into a live session.
+//! (`calltape_import::livekit::from_report`) and records its output into a live session:
+//! the turns that are over each time a user turn starts, the rest at the close
+//! (`calltape_import::livekit::settle`).
 //!
 //! "No extra native code" (issue 11) is read as: no new extension module and no mapping
 //! written twice. This is one function in the existing `_calltape` module that hands a report
 //! to the importer's mapping, so a live recording and an imported report of the same call
 //! are mapped by the same code and agree turn by turn.
 
+use calltape_import::livekit::settle::{settled_records, Progress};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::recording::Session;
 
 /// Maps `report_json` (a LiveKit `SessionReport.to_dict()`-shaped JSON text whose
-/// `audio_recording_started_at` is the session's wall-clock start) and records every
-/// resulting control record into `session` at its session time. Returns the mapping's
-/// warnings as `(code, message)` pairs. Raises `ValueError` when the text is not a JSON
-/// object, `SessionFinishedError` when the session is finished.
+/// `audio_recording_started_at` is the session's wall-clock start) and records into `session`,
+/// each at its session time, what was not recorded yet at `(done_turns, horizon_ns)`: the
+/// turns that are over, or with `last` everything left (and the mapping's warnings as
+/// `import_warning` events). Returns `(warnings, done_turns, horizon_ns)`, the warnings as
+/// `(code, message)` pairs. Raises `ValueError` when the text is not a JSON object,
+/// `SessionFinishedError` when the session is finished.
 #[pyfunction]
+#[pyo3(signature = (session, report_json, done_turns=0, horizon_ns=0, last=true))]
 pub fn _livekit_record_report(
     py: Python<'_>,
     session: &Session,
     report_json: &str,
-) -> PyResult<Vec<(String, String)>> {
-    let call = py.detach(|| {
+    done_turns: u32,
+    horizon_ns: u64,
+    last: bool,
+) -> PyResult<(Vec<(String, String)>, u32, u64)> {
+    let from = Progress {
+        done_turns,
+        horizon_ns,
+    };
+    let mapped = py.detach(|| {
         let report: serde_json::Value = serde_json::from_str(report_json)
             .map_err(|e| format!("the LiveKit report is not JSON: {e}"))?;
-        calltape_import::livekit::from_report(&report, "live")
+        let call = calltape_import::livekit::from_report(&report, "live")?;
+        let (records, to) = settled_records(&call, from, last);
+        let warnings: Vec<(String, String)> = call
+            .warnings
+            .iter()
+            .map(|w| (w.code.clone(), w.message.clone()))
+            .collect();
+        Ok::<_, String>((records, to, warnings))
     });
-    let mut call = call.map_err(|reason| {
+    let (records, to, warnings) = mapped.map_err(|reason| {
         PyValueError::new_err(format!(
             "calltape.livekit: the session's events could not be mapped: {reason}"
         ))
     })?;
-    let warnings = call
-        .warnings
-        .iter()
-        .map(|w| (w.code.clone(), w.message.clone()))
-        .collect();
-    // the warnings go into the archive as `import_warning` events, as an import writes them
-    call.records.extend(
-        call.warnings
-            .iter()
-            .map(calltape_import::ImportWarning::to_record),
-    );
-    calltape_import::archive::sort_records(&mut call.records);
-    session.record_all(call.records)?;
-    Ok(warnings)
+    session.record_all(records)?;
+    Ok((warnings, to.done_turns, to.horizon_ns))
 }

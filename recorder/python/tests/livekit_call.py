@@ -56,6 +56,7 @@ class LiveCall:
     recording: calltape.livekit.Recording
     metrics: list[dict[str, Any]]  # each chat message's metrics, as LiveKit reported them
     events: list[str]
+    written_before_close: int  # turns calltape.livekit had written before the session closed
 
 
 async def _settle(session: AgentSession, mic: Microphone, quiet: float) -> None:
@@ -132,6 +133,8 @@ async def run_call(tmp: Path) -> LiveCall:
     mic.say(speech[LINES[5]])
     await _settle(session, mic, 1.2)
 
+    # the turns that were over by the last user turn are in the archive already
+    written_before_close = recording.done_turns
     await session.aclose()
     await rio.aclose()
     mic.close()
@@ -155,7 +158,7 @@ async def run_call(tmp: Path) -> LiveCall:
     ]
     return LiveCall(
         archive=dest / f"{SESSION_ID}.calltape", report=report_path, mic=mic, speaker=speaker,
-        recording=recording, metrics=metrics,
+        recording=recording, metrics=metrics, written_before_close=written_before_close,
         events=[e.type for e in session._recorded_events],
     )
 

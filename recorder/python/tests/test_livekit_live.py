@@ -66,6 +66,9 @@ def assistant_metrics(live: LiveCall) -> list[list[dict[str, Any]]]:
 
 def test_the_integration_recorded_without_errors(live: LiveCall) -> None:
     assert live.recording.errors == 0
+    # mapped at each user turn and at the close; all turns but the last written before it
+    assert live.recording.mappings == len(LINES) + 1
+    assert live.written_before_close == len(LINES) - 1
     assert live.recording.resampled_frames == 0
     codes = [c for c, _ in live.recording.warnings]
     assert "unknown_event_type" not in codes and "unknown_fields" not in codes, codes

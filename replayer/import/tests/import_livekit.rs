@@ -597,3 +597,58 @@ fn unknown_event_and_item_types_are_kept_with_a_warning() {
     assert_eq!(err["recoverable"], json!(false));
     assert_eq!(imp.summary().totals.errors, 1);
 }
+
+/// The live recorder maps the report as it grows and writes the turns that are over: what it
+/// writes in the end is exactly what one mapping of the whole report gives.
+#[test]
+fn writing_settled_turns_as_the_report_grows_gives_the_whole_mapping() {
+    use livekit::settle::{settled_records, Progress};
+    let text = std::fs::read_to_string(fixture("v1_8_9/session_report.json")).unwrap();
+    let full: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let items = full["chat_history"]["items"].as_array().unwrap().clone();
+    let events = full["events"].as_array().unwrap().clone();
+    let created = |v: &serde_json::Value| v["created_at"].as_f64().unwrap_or(0.0);
+    // the report as it stood when each user message was added
+    let mut cuts: Vec<f64> = items
+        .iter()
+        .filter(|i| i["type"] == "message" && i["role"] == "user")
+        .map(created)
+        .collect();
+    cuts.remove(0);
+    let key = |r: &calltape_format::TimedRecord| {
+        let mut json = Vec::new();
+        r.record.write_json_payload(&mut json);
+        (r.time_ns, r.record.kind_name().to_string(), json)
+    };
+    let mut written = Vec::new();
+    let mut progress = Progress::default();
+    for cut in cuts {
+        let mut partial = full.clone();
+        partial["chat_history"]["items"] = json!(items
+            .iter()
+            .filter(|i| created(i) <= cut)
+            .collect::<Vec<_>>());
+        partial["events"] = json!(events
+            .iter()
+            .filter(|e| created(e) <= cut)
+            .collect::<Vec<_>>());
+        let call = livekit::from_report(&partial, "live").unwrap();
+        let (records, next) = settled_records(&call, progress, false);
+        assert!(next.done_turns >= progress.done_turns);
+        progress = next;
+        written.extend(records.iter().map(key));
+    }
+    assert_eq!(
+        progress.done_turns, 5,
+        "all turns but the last were over before the close"
+    );
+    let call = livekit::from_report(&full, "live").unwrap();
+    let (rest, _) = settled_records(&call, progress, true);
+    written.extend(rest.iter().map(key));
+    let mut whole: Vec<_> = call.records.iter().map(key).collect();
+    whole.extend(call.warnings.iter().map(|w| key(&w.to_record())));
+    written.sort();
+    whole.sort();
+    assert_eq!(written.len(), whole.len());
+    assert!(written == whole, "the same records, each once");
+}

@@ -33,9 +33,15 @@ What is recorded, on the session clock (0 = when ``record`` was called):
   mapping table is in ``replayer/import/src/livekit.rs``. This is how a live recording and
   an imported report of the same call agree turn by turn.
 
-The mapped records are written when the session closes (its ``close`` event), then the
-archive is finished and uploaded; ``ctx.add_shutdown_callback`` finishes it when the job ends
-without a close. Audio and state snapshots are recorded as they happen.
+Audio and state snapshots are recorded as they happen. Each event is dumped once, when it
+arrives; each time a user turn starts (its message is added to the chat), the report so far
+is mapped and the records of the turns that are over are written
+(``calltape_import::livekit::settle``), so a crash loses at most the turn in progress. When
+the session closes (its ``close`` event) the rest is written (the report-wide records and the
+mapping's warnings too), then the archive is finished and uploaded;
+``ctx.add_shutdown_callback`` finishes it when the job ends without a close. A record the
+mapping places in a turn already written (an event emitted long after its ``created_at``)
+is not written again.
 
 Nothing here blocks or slows the agent's loop: recording methods queue and return, the
 mapping runs in a worker thread, and every callback is wrapped so an exception is logged
@@ -77,8 +83,14 @@ class Recording:
         self._agent_session = agent_session
         self.session = calltape_session
         self._t0 = t0
-        self._events: list[Any] = []
+        self._dumps: list[dict[str, Any]] = []  # the events as the report holds them
         self._seen: set[int] = set()
+        #: Turns written so far, and the session ns before which the records in no turn are.
+        self.done_turns = 0
+        self._horizon_ns = 0
+        self._mapping: asyncio.Future[None] | None = None
+        #: Times the report so far was mapped (at each user turn, and at the close).
+        self.mappings = 0
         #: Exceptions caught inside the integration (logged, never raised into the agent).
         self.errors = 0
         #: Frames at a rate other than their track's, resampled by LiveKit's resampler.
@@ -156,16 +168,20 @@ class Recording:
     # -- events -------------------------------------------------------------------------------
 
     def on_event(self, ev: Any) -> None:
-        if id(ev) in self._seen:
+        if id(ev) in self._seen or self._report is not None:
             return
         self._seen.add(id(ev))
-        self._events.append(ev)
-        self.attach_io()
         kind = getattr(ev, "type", "")
+        if kind not in SKIPPED_EVENTS:
+            self._dumps.append(ev.model_dump())
+        self.attach_io()
         if kind == "conversation_item_added":
             item = getattr(ev, "item", None)
-            if getattr(item, "type", "") == "message" and getattr(item, "role", "") == "assistant":
+            role = getattr(item, "role", "") if getattr(item, "type", "") == "message" else ""
+            if role == "assistant":
                 self.snapshot(getattr(ev, "created_at", time.time()))
+            elif role == "user":
+                self.map_soon(last=False)
         elif kind == "close":
             self.finish_soon()
 
@@ -193,9 +209,10 @@ class Recording:
     # -- the close ----------------------------------------------------------------------------
 
     def report(self) -> dict[str, Any]:
-        """The session as LiveKit's ``SessionReport.to_dict()`` shapes it, time 0 = ours."""
+        """The session so far as LiveKit's ``SessionReport.to_dict()`` shapes it, time 0 =
+        ours."""
         s = self._agent_session
-        events = [ev.model_dump() for ev in self._events if ev.type not in SKIPPED_EVENTS]
+        events = list(self._dumps)
         usage = None
         try:
             summaries = s.usage.model_usage
@@ -212,6 +229,31 @@ class Recording:
             "timestamp": time.time(),
             "usage": usage,
         }
+
+    def map_soon(self, *, last: bool) -> asyncio.Future[None]:
+        """Maps the report so far in a worker thread, after the mapping before it, and writes
+        what it may (``last``: everything left)."""
+        report = self.report()  # on the loop: the session's state is read here only
+        previous = self._mapping
+
+        async def run() -> None:
+            if previous is not None:
+                await asyncio.shield(previous)
+            try:
+                text = json.dumps(report, default=str)
+                warnings, self.done_turns, self._horizon_ns = await asyncio.to_thread(
+                    _calltape._livekit_record_report, self.session, text, self.done_turns,
+                    self._horizon_ns, last,
+                )
+                self.mappings += 1
+                if last:
+                    self.warnings = warnings
+            except Exception:
+                self.errors += 1
+                logger.exception("calltape.livekit: mapping the session's events failed")
+
+        self._mapping = asyncio.ensure_future(run())
+        return self._mapping
 
     def finish_soon(self) -> None:
         """Starts finishing in a task of its own (the caller returns at once)."""
@@ -232,11 +274,7 @@ class Recording:
         try:
             if self._output_tap is not None:
                 self._output_tap.place_pending()
-            report = self.report()
-            text = json.dumps(report, default=str)
-            self.warnings = await asyncio.to_thread(
-                _calltape._livekit_record_report, self.session, text
-            )
+            await self.map_soon(last=True)
         except Exception:
             self.errors += 1
             logger.exception("calltape.livekit: mapping the session's events failed")

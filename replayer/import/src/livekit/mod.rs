@@ -40,6 +40,8 @@
 //! When a message lacks its speaking times, the importer takes them from the
 //! `user_state_changed` / `agent_state_changed` events and says so in a warning.
 
+pub mod settle;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
