@@ -16,6 +16,9 @@ use pyo3::prelude::*;
 
 use crate::recording::Session;
 
+/// `(warnings as (code, message), done_turns, horizon_ns)`.
+type Mapped = (Vec<(String, String)>, u32, u64);
+
 /// Maps `report_json` (a LiveKit `SessionReport.to_dict()`-shaped JSON text whose
 /// `audio_recording_started_at` is the session's wall-clock start) and records into `session`,
 /// each at its session time, what was not recorded yet at `(done_turns, horizon_ns)`: the
@@ -32,7 +35,7 @@ pub fn _livekit_record_report(
     done_turns: u32,
     horizon_ns: u64,
     last: bool,
-) -> PyResult<(Vec<(String, String)>, u32, u64)> {
+) -> PyResult<Mapped> {
     let from = Progress {
         done_turns,
         horizon_ns,
