@@ -105,3 +105,35 @@ def test_a_failing_recording_never_raises_into_the_agent(tmp_path: Path) -> None
 
     rec = asyncio.run(run())
     assert rec.errors == 2, "the snapshot after the reply and the audio frame, both counted"
+
+
+def test_audio_at_another_rate_is_converted(tmp_path: Path) -> None:
+    """A track at another rate than the audio: converted (LiveKit's resampler), with the
+    sound intact, and counted."""
+
+    async def run() -> calltape.livekit.Recording:
+        recorder = calltape.Recorder(f"file://{tmp_path / 'dest'}",
+                                     spool_dir=str(tmp_path / "spool"),
+                                     key_template="{session_id}.calltape")
+        mic, speaker = Microphone(), Speaker()
+        session = _session(mic, speaker)
+        rec = calltape.livekit.record(session, recorder, "lk-rates", user_sample_rate=48_000)
+        t = np.arange(USER_RATE) / USER_RATE  # 1 s of 440 Hz
+        mic.say((8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16))
+        for _ in range(50):
+            await session.input.audio.__anext__()
+        await rec.aclose()
+        await recorder.shutdown(10)
+        return rec
+
+    rec = asyncio.run(run())
+    assert rec.errors == 0 and rec.resampled_frames == 50
+    call = calltape.open(str(tmp_path / "dest" / "lk-rates.calltape"))
+    assert call.tracks[0]["sample_rate"] == 48_000
+    user = call.audio(1, numpy=True).astype(np.float64)
+    loud = np.nonzero(np.abs(user) > 1000)[0]
+    # the whole second, the resampler's tail included (flushed at the close)
+    assert abs((loud[-1] - loud[0] + 1) - 48_000) <= 48, loud[-1] - loud[0] + 1
+    spectrum = np.abs(np.fft.rfft(user))
+    peak_hz = np.argmax(spectrum) * 48_000 / len(user)
+    assert abs(peak_hz - 440) < 5, peak_hz

@@ -59,6 +59,7 @@ import typing
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import numpy as np
 from livekit import rtc
 from livekit.agents.voice import io as lk_io
 from livekit.agents.voice.events import EventTypes
@@ -102,6 +103,7 @@ class Recording:
         self._finishing: asyncio.Task[Any] | None = None
         self._report: Any = None
         self._listeners: list[tuple[str, Callable[..., None]]] = []
+        self._resamplers: dict[tuple[str, int], rtc.AudioResampler] = {}
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -127,12 +129,18 @@ class Recording:
     # -- taps ---------------------------------------------------------------------------------
 
     def attach_io(self) -> None:
-        """Wraps ``session.input.audio`` / ``session.output.audio`` once each, if set."""
+        """Wraps ``session.input.audio`` / ``session.output.audio`` where our taps are not in
+        their chains (not yet, or replaced since, e.g. by RoomIO during ``start()``)."""
         s = self._agent_session
-        if self._input_tap is None and s.input.audio is not None:
-            self._input_tap = _TapInput(self, s.input.audio)
-            s.input.audio = self._input_tap
-        if self._output_tap is None and s.output.audio is not None:
+        if s.input.audio is not None and not _in_chain(s.input.audio, self._input_tap, "source"):
+            tap = _TapInput(self, s.input.audio)
+            if self._input_tap is not None:
+                tap._run = self._input_tap._run
+            self._input_tap = tap
+            s.input.audio = tap
+        if s.output.audio is not None and not _in_chain(
+            s.output.audio, self._output_tap, "next_in_chain"
+        ):
             self._output_tap = _TapOutput(self, s.output.audio)
             s.output.audio = self._output_tap
 
@@ -147,18 +155,40 @@ class Recording:
         self.session.audio(track, bytes(frame.data), at=self.ns(at))
 
     def _convert(self, track: str, frame: rtc.AudioFrame, rate: int) -> rtc.AudioFrame | None:
+        """``frame`` as mono at the track's ``rate`` (channels averaged, LiveKit's resampler);
+        None while the resampler still holds the samples back."""
         if self.resampled_frames == 0:
             logger.warning(
                 "calltape.livekit: %s audio arrives at %d Hz x %d, its track is %d Hz mono: "
-                "resampling with LiveKit's resampler (pass %s_sample_rate=%d to record natively)",
+                "converted with LiveKit's resampler (pass %s_sample_rate=%d to record it "
+                "sample for sample)",
                 track, frame.sample_rate, frame.num_channels, rate, track, frame.sample_rate,
             )
         self.resampled_frames += 1
-        if frame.num_channels != 1:
-            frame = frame.remix_and_resample(frame.sample_rate, 1)
+        pcm = np.frombuffer(frame.data, dtype=np.int16)
+        if frame.num_channels > 1:
+            pcm = pcm.reshape(-1, frame.num_channels).mean(axis=1).astype(np.int16)
+        mono = rtc.AudioFrame(pcm.tobytes(), frame.sample_rate, 1, len(pcm))
         if frame.sample_rate == rate:
-            return frame
-        return frame.remix_and_resample(rate, 1)
+            return mono
+        key = (track, frame.sample_rate)
+        resampler = self._resamplers.get(key)
+        if resampler is None:
+            resampler = rtc.AudioResampler(input_rate=frame.sample_rate, output_rate=rate,
+                                           num_channels=1)
+            self._resamplers[key] = resampler
+        return _joined(resampler.push(mono), rate)
+
+    def end_run(self, track: str, run: _Run) -> None:
+        """The end of a contiguous stretch of ``track``: what a resampler still holds goes
+        right after it."""
+        rate = self._rates[track]
+        for key in [k for k in self._resamplers if k[0] == track]:
+            tail = _joined(self._resamplers.pop(key).flush(), rate)
+            if tail is not None and run.start is not None:
+                at = run.place(run.start + run.samples / rate, tail.samples_per_channel, rate)
+                self.session.audio(track, bytes(tail.data), at=self.ns(at))
+        run.end()
 
     @property
     def user_audio_resyncs(self) -> int:
@@ -274,6 +304,8 @@ class Recording:
         try:
             if self._output_tap is not None:
                 self._output_tap.place_pending()
+            if self._input_tap is not None:
+                self.end_run("user", self._input_tap._run)
             await self.map_soon(last=True)
         except Exception:
             self.errors += 1
@@ -424,7 +456,7 @@ class _TapOutput(lk_io.AudioOutput):
         self._frames = []
         self._started_at = None
         self._reported = False
-        self._run.end()
+        self._rec.end_run("agent", self._run)
 
     def _place(self, started_at: float, offset: float, duration: float) -> None:
         """Queues the captured audio of ``[offset, offset + duration)`` as played at
@@ -448,6 +480,24 @@ class _TapOutput(lk_io.AudioOutput):
         if self._frames and self._started_at is not None and not self._reported:
             self._place(self._started_at, 0.0, time.time() - self._started_at)
             self._frames = []
+
+
+def _joined(frames: list[rtc.AudioFrame], rate: int) -> rtc.AudioFrame | None:
+    if not frames:
+        return None
+    data = b"".join(bytes(f.data) for f in frames)
+    return rtc.AudioFrame(data, rate, 1, len(data) // 2)
+
+
+def _in_chain(head: Any, tap: Any, link: str) -> bool:
+    """Is ``tap`` in the I/O chain from ``head`` (following ``link``)?"""
+    seen = 0
+    while head is not None and tap is not None and seen < 32:
+        if head is tap:
+            return True
+        head = getattr(head, link, None)
+        seen += 1
+    return False
 
 
 def _plain(value: Any) -> Any:
