@@ -80,12 +80,16 @@ SKIPPED_EVENTS = ("metrics_collected",)
 class Recording:
     """One AgentSession being recorded; returned by :func:`record`."""
 
-    def __init__(self, agent_session: Any, calltape_session: Any, t0: float) -> None:
+    def __init__(
+        self, agent_session: Any, calltape_session: Any, t0: float, rates: dict[str, int]
+    ) -> None:
         self._agent_session = agent_session
         self.session = calltape_session
         self._t0 = t0
+        self._rates = rates
         self._dumps: list[dict[str, Any]] = []  # the events as the report holds them
-        self._seen: set[int] = set()
+        self._closed = asyncio.Event()  # the session's close event was seen
+        self._failed: set[str] = set()  # what failed so far (logged with a traceback once)
         #: Turns written so far, and the session ns before which the records in no turn are.
         self.done_turns = 0
         self._horizon_ns = 0
@@ -121,7 +125,11 @@ class Recording:
                 return fn(*args, **kwargs)
             except Exception:
                 self.errors += 1
-                logger.exception("calltape.livekit: %s failed (the agent is not affected)", what)
+                if what not in self._failed:
+                    self._failed.add(what)
+                    logger.exception(
+                        "calltape.livekit: %s failed (the agent is not affected; further "
+                        "failures of this are counted in Recording.errors)", what)
                 return None
 
         return run
@@ -198,9 +206,8 @@ class Recording:
     # -- events -------------------------------------------------------------------------------
 
     def on_event(self, ev: Any) -> None:
-        if id(ev) in self._seen or self._report is not None:
+        if self._report is not None:
             return
-        self._seen.add(id(ev))
         kind = getattr(ev, "type", "")
         if kind not in SKIPPED_EVENTS:
             self._dumps.append(ev.model_dump())
@@ -213,6 +220,7 @@ class Recording:
             elif role == "user":
                 self.map_soon(last=False)
         elif kind == "close":
+            self._closed.set()
             self.finish_soon()
 
     def snapshot(self, wall: float) -> None:
@@ -315,6 +323,17 @@ class Recording:
         except Exception:
             self.errors += 1
             logger.exception("calltape.livekit: finishing the archive failed")
+
+    async def on_job_shutdown(self) -> None:
+        """The job's shutdown callback: the session closes in a callback of its own, run
+        alongside this one; its close event finishes the archive. Without one within 10 s,
+        the archive is finished with what was recorded."""
+        try:
+            await asyncio.wait_for(self._closed.wait(), 10)
+        except asyncio.TimeoutError:
+            logger.warning("calltape.livekit: the job ended without the session's close event; "
+                           "finishing the archive with what was recorded")
+        await self.finished()
 
     async def finished(self) -> Any:
         """Waits until the archive is finished; returns the ``FinishReport`` (or None)."""
@@ -564,8 +583,7 @@ def record(
         tracks=[("user", user_rate, 1, "user"), ("agent", agent_rate, 1, "agent")],
         started_at=t0,
     )
-    rec = Recording(session, cs, t0)
-    rec._rates = {"user": user_rate, "agent": agent_rate}  # type: ignore[attr-defined]
+    rec = Recording(session, cs, t0, {"user": user_rate, "agent": agent_rate})
     # events emitted before attaching: the session's own record of them (what its report holds)
     for ev in list(getattr(session, "_recorded_events", []) or []):
         rec.guarded("reading earlier events", rec.on_event)(ev)
@@ -576,5 +594,5 @@ def record(
             rec._listeners.append((name, on_event))
     rec.attach_io()
     if ctx is not None:
-        ctx.add_shutdown_callback(rec.aclose)
+        ctx.add_shutdown_callback(rec.on_job_shutdown)
     return rec
