@@ -320,8 +320,10 @@ def test_live_recording_and_livekit_report_agree_turn_by_turn(
         lags[track] = _lag_ms(ours, theirs, shift)
     print(f"LiveKit's recording vs calltape.livekit's (ms, user/agent): {lags}")
     # ours is sample-exact to what was fed and heard (the tests above); LiveKit's recording
-    # was measured within 40 ms of it (its resampler's delay, likely, on the agent side)
-    assert all(abs(lag) <= 60 for lag in lags.values()), lags
+    # dates its frames by arrival too and resamples them: measured 5-90 ms off ours,
+    # depending on the machine's load. What this checks is that the import puts LiveKit's
+    # audio on the same session clock (a unit or offset mistake is off by seconds)
+    assert all(abs(lag) <= 200 for lag in lags.values()), lags
 
 
 def _envelope(pcm: np.ndarray, rate: int) -> np.ndarray:

@@ -533,7 +533,8 @@ def _native_rate(chain: Any) -> int | None:
     """The first ``sample_rate`` along an I/O chain (``source`` / ``next_in_chain``)."""
     seen = 0
     while chain is not None and seen < 32:
-        rate = getattr(chain, "sample_rate", None)
+        # RoomIO's input keeps its rate in `_sample_rate`
+        rate = getattr(chain, "sample_rate", None) or getattr(chain, "_sample_rate", None)
         if isinstance(rate, int) and rate > 0:
             return rate
         chain = getattr(chain, "source", None) or getattr(chain, "next_in_chain", None)
@@ -558,8 +559,9 @@ def record(
 
     ``session_id`` defaults to the job id (inside a job) or ``livekit-<unix time>``. The audio
     tracks are ``user`` and ``agent`` at ``user_sample_rate`` / ``agent_sample_rate``, by
-    default the rates the session's audio input and output declare (48000 / 24000 when they
-    declare none; audio at another rate is resampled, with a warning). Inside a job (or with
+    default the rates the session's audio input and output declare (24000, RoomIO's default,
+    when they declare none or do not exist yet; audio at another rate is resampled, with a
+    warning, so pass the rates when you attach before ``start()`` with other room options). Inside a job (or with
     ``job_context``) the archive is also finished by the job's shutdown callback.
     """
     from livekit.agents import get_job_context
@@ -569,7 +571,7 @@ def record(
     if session_id is None:
         job_id = getattr(getattr(ctx, "job", None), "id", None)
         session_id = job_id or f"livekit-{int(t0 * 1000)}"
-    user_rate = user_sample_rate or _native_rate(session.input.audio) or 48000
+    user_rate = user_sample_rate or _native_rate(session.input.audio) or 24000
     agent_rate = agent_sample_rate or _native_rate(session.output.audio) or 24000
     from livekit.agents import __version__ as sdk_version
 
