@@ -338,7 +338,7 @@ def _lag_ms(ours: np.ndarray, theirs: np.ndarray, shift_ns: int) -> float:
     """How much later (ms) ``theirs`` has the sound ``ours`` has, on one clock."""
     offset = round(shift_ns / 5_000_000)  # our 5 ms block k is their block k + offset
     best, best_lag = -1.0, 0
-    for lag in range(-40, 41):  # +-200 ms
+    for lag in range(-200, 201):  # +-1 s
         lo = max(0, -(offset + lag))
         n = min(len(ours), len(theirs) - offset - lag) - lo
         if n <= 0:
