@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
-import math
 import shutil
 import subprocess
 import time
@@ -545,7 +544,3 @@ class Billing(Agent):
 
     async def on_enter(self) -> None:
         self.session.say("Billing desk here, how can I help?")
-
-
-def approx_db(pcm: np.ndarray) -> float:
-    return 20 * math.log10(max(rms(pcm), 1e-9))
