@@ -96,11 +96,8 @@ fn every_fixture_imports_to_a_verified_archive() {
         ("livekit", "livekit/tools.json", 2),
         ("livekit", "livekit/missing_metrics.json", 3),
         ("livekit", "livekit/newer_sdk.json", 2),
-        ("pipecat", "pipecat/normal.jsonl", 3),
-        ("pipecat", "pipecat/interrupted.jsonl", 3),
-        ("pipecat", "pipecat/tools.jsonl", 2),
-        ("pipecat", "pipecat/missing_metrics.jsonl", 2),
-        ("pipecat", "pipecat/newer.jsonl", 2),
+        ("pipecat", "pipecat/call.whisk", 4),
+        ("pipecat", "pipecat/tail-session.jsonl", 4),
     ];
     for (i, (kind, rel, turns)) in cases.iter().enumerate() {
         let out = dir.path().join(format!("{i}.calltape"));

@@ -74,7 +74,11 @@ fn archives(dir: &Path) -> Vec<PathBuf> {
     }
     let fixtures = repo().join("replayer/import/tests/fixtures");
     let mut imports: Vec<(&str, PathBuf)> = Vec::new();
-    for (kind, ext) in [("livekit", "json"), ("pipecat", "jsonl")] {
+    for (kind, ext) in [
+        ("livekit", "json"),
+        ("pipecat", "whisk"),
+        ("pipecat", "jsonl"),
+    ] {
         for entry in std::fs::read_dir(fixtures.join(kind)).unwrap() {
             let p = entry.unwrap().path();
             if p.extension().and_then(|e| e.to_str()) == Some(ext) {

@@ -262,17 +262,22 @@ pub fn measure_gap(
                 .map(|a| a.start_ns)
         }),
     };
-    let user_end = match agent_start {
+    MeasuredGap {
+        user_end_ns: user_end_before(user, agent_start),
+        agent_start_ns: agent_start,
+    }
+}
+
+/// The end of the caller's speech heard before the agent's answer began: the latest end of
+/// caller speech that started before `answer`; without an answer, the end of the last one.
+pub fn user_end_before(user: &[Segment], answer: Option<u64>) -> Option<u64> {
+    match answer {
         Some(a) => user
             .iter()
             .filter(|u| u.start_ns < a)
             .map(|u| u.end_ns)
             .max(),
         None => user.last().map(|u| u.end_ns),
-    };
-    MeasuredGap {
-        user_end_ns: user_end,
-        agent_start_ns: agent_start,
     }
 }
 

@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::activity::{measure_gap, MeasuredGap, Segment};
+use super::activity::{measure_gap, user_end_before, MeasuredGap, Segment};
 use crate::model::{Speaker, Stage, StageTiming};
 
 /// A latency part above this is absurd (60 s): flagged instead of drawn.
@@ -328,7 +328,9 @@ pub fn breakdown(ev: &Evidence<'_>) -> Latency {
     l.user_speech_end_ns = vad_end(l.agent_audio_start_ns)
         .or(eou.map(|s| s.start_ns))
         .or(ev.user_transcript_end)
-        .or(heard.user_end_ns);
+        // heard before the agent's start, however that start was found (a greeting played
+        // before the caller spoke has no caller speech before it, so no wait)
+        .or_else(|| user_end_before(ev.user_speech, l.agent_audio_start_ns));
 
     // what happened before the agent answered is part of the wait; a tool or LLM step that
     // starts after the agent began speaking is not
@@ -497,6 +499,28 @@ mod tests {
         let l = breakdown(&evidence(&stages, &[], &agent));
         assert_eq!(l.agent_audio_start_ns, Some(1_600 * MS));
         assert_eq!(l.e2e_ns, Some(600 * MS as i64));
+    }
+
+    #[test]
+    fn a_greeting_before_the_caller_spoke_has_no_wait() {
+        // the agent opens the call; the caller's first words start just inside the greeting
+        // turn's window, after the greeting began
+        let stages = [stage(Stage::Playback, 200, 2_000)];
+        let user = [Segment {
+            start_ns: 2_990 * MS,
+            end_ns: 4_000 * MS,
+        }];
+        let agent = [Segment {
+            start_ns: 200 * MS,
+            end_ns: 2_000 * MS,
+        }];
+        let mut ev = evidence(&stages, &user, &agent);
+        ev.speaker = Speaker::Agent;
+        let l = breakdown(&ev);
+        assert_eq!(l.agent_audio_start_ns, Some(200 * MS));
+        assert_eq!(l.user_speech_end_ns, None);
+        assert_eq!(l.e2e_ns, None);
+        assert!(l.flags.is_empty(), "{:?}", l.flags);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod convert;
 mod errors;
 mod livekit;
 mod pcm;
+mod pipecat;
 mod reading;
 mod recording;
 mod reports;
@@ -35,6 +36,7 @@ fn _calltape(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reports::Health>()?;
     m.add_class::<reports::ShutdownReport>()?;
     m.add_class::<reports::Issue>()?;
+    m.add_class::<pipecat::PipecatMapping>()?;
     m.add_class::<reading::Call>()?;
     m.add_class::<reading::CallRecord>()?;
     m.add_class::<reading::RecordIter>()?;

@@ -1,6 +1,7 @@
 //! Importers for calls recorded by other voice-agent frameworks (LiveKit Agents session
-//! reports, Pipecat Tail JSON Lines): each turns its input into ordinary calltape records,
-//! and [`archive`] writes them with the call's audio into a normal archive.
+//! reports, Pipecat Whisker recordings and Tail session files): each turns its input into
+//! ordinary calltape records, and [`archive`] writes them with the call's audio into a normal
+//! archive.
 //!
 //! Nothing in the input is dropped silently: what has no calltape field is kept as record
 //! attributes, header tags or events, and anything missing or odd becomes an

@@ -23,14 +23,16 @@ pub enum Source {
     /// A LiveKit Agents session report (`SessionReport.to_dict()`, e.g. the
     /// session_report.json `console --record` writes; its audio.ogg is used when present).
     Livekit(Common),
-    /// A Pipecat session recorded as JSON Lines (`{"t": seconds, "message": {...}}` per line),
-    /// with an optional stereo WAV (user left, bot right).
+    /// A Pipecat Whisker recording (`WhiskerFile`'s .whisk, MessagePack) or a Pipecat Tail
+    /// session file (JSON Lines), with an optional stereo WAV from Pipecat's
+    /// AudioBufferProcessor (user left, bot right).
     Pipecat(Common),
 }
 
 #[derive(clap::Args)]
 pub struct Common {
-    /// The report (LiveKit: session_report.json) or session (Pipecat: .jsonl) to import.
+    /// The report (LiveKit: session_report.json) or recording (Pipecat: Whisker .whisk or Tail
+    /// session .jsonl) to import.
     pub input: PathBuf,
     /// The call's recording: OGG/Opus or WAV, stereo with the user on channel 0 (left) and
     /// the agent on channel 1 (right). LiveKit default: the report's audio_recording_path or
@@ -41,7 +43,8 @@ pub struct Common {
     #[arg(long, conflicts_with = "audio")]
     pub no_audio: bool,
     /// Session time (seconds, may be negative) of the recording's first sample. Default:
-    /// LiveKit audio_recording_started_at; Pipecat a recording-started message, else 0.
+    /// LiveKit audio_recording_started_at; Pipecat when its AudioBufferProcessor started
+    /// recording (seen in the Whisker recording), else 0.
     #[arg(long, value_name = "SECONDS", allow_hyphen_values = true)]
     pub audio_offset: Option<f64>,
     /// Output archive (default: the input's name with the .calltape extension).
@@ -188,7 +191,7 @@ fn import_to_file(
 ) -> std::result::Result<(ImportOutcome, Option<PathBuf>), ImportError> {
     let mut call: ImportedCall = match kind {
         Kind::Livekit => livekit::import_file(input)?,
-        Kind::Pipecat => pipecat::import_file(input)?,
+        Kind::Pipecat => pipecat::import_file(input, audio_arg.filter(|_| !no_audio))?,
     };
     let audio_path = match (no_audio, audio_arg, kind) {
         (true, _, _) => None,

@@ -226,6 +226,19 @@ class Issue:
     session_id: str | None
     message: str
 
+class PipecatMapping:
+    """The Pipecat mapping shared with ``calltape import pipecat`` (used by
+    ``calltape.pipecat.CalltapeObserver``): frames in, the session's records out."""
+
+    def __init__(self, t0_unix_ns: int) -> None: ...
+    def feed(
+        self, session: Session, frame: str, t_ns: int, source: str,
+        fields: Mapping[str, JSON] | None = None,
+    ) -> int:
+        """Feeds one frame (time order); queues the records it completes; returns the turn."""
+    def finish(self, session: Session, end_ns: int) -> list[tuple[str, str]]:
+        """Closes what is open at ``end_ns``; returns the warnings ``(code, message)``."""
+
 class Call:
     """An opened archive. ``header``, ``tracks``, ``totals``, ``turns`` (with ``latency``
     and its ``flags``), ``summary`` are the format's summary as plain dicts and lists."""
