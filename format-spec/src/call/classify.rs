@@ -105,6 +105,41 @@ pub fn tool_error_text(call: &ToolCall) -> Option<String> {
     )
 }
 
+/// How a turn's tool failures read wherever they are shown (inspect's flags, the TUI):
+/// `"1 of 2 tool call(s) failed: lookup_order (order A123 not found)"`, each failed call by
+/// name and [`tool_error_text`] (cut to `max_chars`), or the counts alone when the calls
+/// are not at hand.
+pub fn tool_failures_text<'a>(
+    failed: u32,
+    calls: u32,
+    turn_calls: impl IntoIterator<Item = &'a ToolCall>,
+    max_chars: usize,
+) -> String {
+    let named: Vec<String> = turn_calls
+        .into_iter()
+        .filter(|c| c.is_error)
+        .map(|c| match tool_error_text(c) {
+            Some(e) if !e.trim().is_empty() => format!("{} ({})", c.name, cut(e.trim(), max_chars)),
+            _ => c.name.clone(),
+        })
+        .collect();
+    let counts = format!("{failed} of {calls} tool call(s) failed");
+    if named.is_empty() {
+        counts
+    } else {
+        format!("{counts}: {}", named.join("; "))
+    }
+}
+
+fn cut(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max_chars.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// Does the record say the agent was cut off: an `interruption` event, an agent transcript
 /// marked `interrupted`, or a `turn_end` with `interrupted: true`.
 pub fn is_interruption(record: &Record) -> bool {
@@ -190,5 +225,41 @@ mod tests {
             "interruption",
             serde_json::json!({})
         )));
+    }
+
+    #[test]
+    fn tool_failures_name_the_tool_and_why() {
+        let call = |name: &str, is_error: bool, output: serde_json::Value| ToolCall {
+            turn: Some(4),
+            call_id: None,
+            name: name.into(),
+            arguments: serde_json::Value::Null,
+            output,
+            is_error,
+            start_ns: 0,
+            end_ns: 1,
+            attributes: Attributes::new(),
+        };
+        let calls = [
+            call("get_weather", false, serde_json::json!("sunny")),
+            call(
+                "lookup_order",
+                true,
+                serde_json::json!("order A123 not found"),
+            ),
+            call("refund", true, serde_json::Value::Null),
+        ];
+        assert_eq!(
+            tool_failures_text(2, 3, &calls, 80),
+            "2 of 3 tool call(s) failed: lookup_order (order A123 not found); refund"
+        );
+        assert_eq!(
+            tool_failures_text(2, 3, &calls, 6),
+            "2 of 3 tool call(s) failed: lookup_order (order…); refund"
+        );
+        assert_eq!(
+            tool_failures_text(1, 2, [], 80),
+            "1 of 2 tool call(s) failed"
+        );
     }
 }

@@ -349,14 +349,17 @@ pub fn breakdown(ev: &Evidence<'_>) -> Latency {
         .filter_map(|s| s.ttft_ns.map(signed))
         .collect();
     l.llm_ttft_ns = (!ttfts.is_empty()).then(|| sum(ttfts));
+    // the first audio can only have waited for a tool that finished before it: a tool the
+    // answer began speaking over (text first, tool alongside) is not part of the wait either
+    let done_before_answer = |end: u64| l.agent_audio_start_ns.is_none_or(|a| end <= a);
     let tool_stages: Vec<i64> = stages(Stage::Tool)
-        .filter(|s| before_answer(s.start_ns))
+        .filter(|s| done_before_answer(s.end_ns))
         .map(span)
         .collect();
     let tool_calls: Vec<i64> = ev
         .tool_calls
         .iter()
-        .filter(|(start, _)| before_answer(*start))
+        .filter(|(_, end)| done_before_answer(*end))
         .map(|&(start, end)| diff(end, start).max(0))
         .collect();
     l.tool_ns = if !tool_stages.is_empty() {
@@ -538,6 +541,24 @@ mod tests {
         assert_eq!(l.llm_ttft_ns, Some(200 * MS as i64));
         assert_eq!(l.tool_ns, None);
         assert_eq!(l.rest_ns, Some(300 * MS as i64));
+        assert!(l.flags.is_empty(), "{:?}", l.flags);
+    }
+
+    #[test]
+    fn a_tool_the_answer_spoke_over_is_not_part_of_the_wait() {
+        // LiveKit: the reply's text is spoken while the tool it also asked for runs
+        let mut llm = stage(Stage::Llm, 1_000, 1_300);
+        llm.ttft_ns = Some(200 * MS);
+        let stages = [
+            stage(Stage::Vad, 0, 1_000),
+            llm,
+            stage(Stage::Tool, 1_250, 1_450),
+            stage(Stage::Playback, 1_300, 3_000),
+        ];
+        let l = breakdown(&evidence(&stages, &[], &[]));
+        assert_eq!(l.e2e_ns, Some(300 * MS as i64));
+        assert_eq!(l.tool_ns, None);
+        assert_eq!(l.rest_ns, Some(100 * MS as i64));
         assert!(l.flags.is_empty(), "{:?}", l.flags);
     }
 

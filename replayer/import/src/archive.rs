@@ -49,6 +49,13 @@ pub fn tracks_for(format: AudioFormat) -> Vec<Track> {
     }
 }
 
+/// Puts records in the order an archive holds them: by time, and at one time a turn's end
+/// before the next turn's start, the session end last. The live LiveKit recorder writes its
+/// mapped records in this order too.
+pub fn sort_records(records: &mut [TimedRecord]) {
+    records.sort_by_key(order);
+}
+
 fn order(r: &TimedRecord) -> (u64, u8) {
     let rank = match r.record {
         Record::TurnEnd(_) => 0,
@@ -102,7 +109,7 @@ pub fn write_archive<W: Write>(
         header.tracks.clear();
     }
     records.extend(all_warnings.iter().map(ImportWarning::to_record));
-    records.sort_by_key(order);
+    sort_records(&mut records);
 
     let mut writer = ArchiveWriter::new(out, header)?;
     let mut pending = records.into_iter().peekable();

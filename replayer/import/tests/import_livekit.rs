@@ -234,27 +234,29 @@ fn missing_and_odd_metrics_import_with_warnings() {
 fn newer_sdk_report_keeps_unknown_data() {
     let imp = import_report("newer_sdk.json");
     let codes = imp.warning_codes();
-    for code in [
-        "no_audio_start",
-        "unknown_event_type",
-        "unknown_chat_item",
-        "unknown_fields",
-    ] {
+    for code in ["no_audio_start", "unknown_fields"] {
         assert!(codes.contains(&code), "{code} in {codes:?}");
     }
+    // 1.x chat items and events are known: no warning, kept under their own name
+    assert!(!codes.contains(&"unknown_chat_item"), "{codes:?}");
+    assert!(!codes.contains(&"unknown_event_type"), "{codes:?}");
     let s = imp.summary();
     // t0 is the earliest timestamp when audio_recording_started_at is missing
     assert_eq!(s.header.started_at_unix_ns, 1_763_719_200_000_000_000);
     assert_eq!(s.header.agent.version, "2.3.0");
     assert_eq!(s.turns.len(), 2);
     assert_eq!(imp.latency(2).e2e_ns, Some(1_200 * MS));
-    let unknown = imp.events("agent_false_interruption");
-    assert_eq!(unknown.len(), 2, "every unknown event is kept");
-    assert_eq!(unknown[0].attributes["resumed"], json!(true));
+    let false_interruptions = imp.events("agent_false_interruption");
+    assert_eq!(false_interruptions.len(), 2, "every event is kept");
+    assert_eq!(false_interruptions[0].attributes["resumed"], json!(true));
     assert_eq!(
-        imp.events("livekit_chat_item")[0].attributes["instructions"],
+        imp.events("agent_config_update")[0].attributes["instructions"],
         json!("be brief")
     );
+    let added = imp.events("conversation_item_added");
+    assert!(added
+        .iter()
+        .all(|e| e.attributes.get("livekit_unknown_type").is_none()));
     let report = &imp.events("livekit_report")[0].attributes;
     assert_eq!(report["session_metadata"]["region"], json!("eu-west"));
     // unknown message keys and content parts stay on the transcript
@@ -421,4 +423,232 @@ fn opus_pre_skip_is_dropped_and_the_end_trimmed() {
         "tone at sample {at}, expected 9600 (200 ms) within 2 ms"
     );
     assert!(rms(&imp.audio(2)) < 300.0, "the right channel is silent");
+}
+
+/// The report livekit-agents 1.8.9 itself wrote for the Python package's live test call
+/// (fixtures/livekit/v1_8_9/README.md).
+#[test]
+fn livekit_1_8_9_report_is_understood_field_by_field() {
+    let imp = import_report("v1_8_9/session_report.json");
+    let codes = imp.warning_codes();
+    for unknown in ["unknown_fields", "unknown_event_type", "unknown_chat_item"] {
+        assert!(!codes.contains(&unknown), "{unknown} in {codes:?}");
+    }
+    let s = imp.summary();
+    assert_eq!(s.turns.len(), 6);
+    assert_eq!(s.header.tags["livekit.agent_name"], json!("front-desk"));
+    assert_eq!(
+        s.header.tags["livekit.close_reason"],
+        json!("CR_USER_INITIATED")
+    );
+    for t in &s.turns {
+        assert!(
+            t.latency.flags.is_empty(),
+            "turn {}: {:?}",
+            t.turn,
+            t.latency
+        );
+        assert!(t.latency.rest_ns.is_some_and(|r| r >= 0), "turn {}", t.turn);
+    }
+    // turn 2 speaks "Let me check" while its lookup_order tool runs: not part of the wait
+    assert_eq!(imp.latency(2).tool_ns, None);
+    assert!(imp.latency(1).tool_ns.is_some_and(|t| t > 0));
+    assert_eq!((s.turns[1].tool_calls, s.turns[1].tool_errors), (1, 1));
+    let tools: Vec<_> = imp
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            Record::ToolCall(c) => Some((c.name.as_str(), c.is_error, c.output.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        tools,
+        vec![
+            ("get_weather", false, json!("sunny, 20 C in Paris")),
+            ("lookup_order", true, json!("order A123 not found")),
+            ("transfer_to_billing", false, json!("")),
+        ]
+    );
+    // the new metrics: models on the stages, ttfs/tps on the LLM, playback latency
+    let stages: Vec<_> = imp
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            Record::StageTiming(st) => Some(st),
+            _ => None,
+        })
+        .collect();
+    let llm = stages.iter().find(|st| st.stage == Stage::Llm).unwrap();
+    assert_eq!(llm.model.as_deref(), Some("scripted-llm"));
+    assert_eq!(llm.provider.as_deref(), Some("calltape-tests"));
+    assert!(llm.attributes["ttfs_ns"].as_u64().unwrap() > llm.ttft_ns.unwrap());
+    assert!(llm.attributes["tokens_per_second"].as_f64().unwrap() > 0.0);
+    let tts = stages.iter().find(|st| st.stage == Stage::Tts).unwrap();
+    assert_eq!(tts.model.as_deref(), Some("espeak-ng"));
+    let stt = stages.iter().find(|st| st.stage == Stage::Stt).unwrap();
+    assert_eq!(stt.model.as_deref(), Some("scripted-stt"));
+    assert!(stages
+        .iter()
+        .any(|st| st.stage == Stage::Custom("playback_latency".into())));
+    // final user transcripts carry the language of their transcription event
+    let users = imp.transcripts(Speaker::User);
+    let finals: Vec<_> = users.iter().filter(|t| t.is_final).collect();
+    assert_eq!(finals.len(), 6);
+    assert!(finals.iter().all(|t| t.language.as_deref() == Some("en")));
+    assert!(users.iter().any(|t| !t.is_final));
+    // the cut story keeps what was heard
+    let cut: Vec<_> = imp
+        .transcripts(Speaker::Agent)
+        .into_iter()
+        .filter(|t| t.interrupted)
+        .collect();
+    assert_eq!(cut.len(), 1);
+    let heard = cut[0].heard_text.as_deref().unwrap();
+    assert!(heard.starts_with("Once upon a time"), "{heard}");
+    // usage per model
+    let models: Vec<_> = imp
+        .records
+        .iter()
+        .filter_map(|r| match &r.record {
+            Record::Usage(u) => Some(u.model.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(models.contains(&Some("scripted-llm".into())), "{models:?}");
+    assert!(models.contains(&Some("espeak-ng".into())), "{models:?}");
+    assert!(!imp.events("agent_config_update").is_empty());
+    assert_eq!(imp.events("handoff").len(), 2);
+}
+
+/// The Node SDK writes unix milliseconds: the same call reads the same.
+#[test]
+fn agents_js_millisecond_timestamps_are_detected() {
+    let secs = import_report("v1_8_9/session_report.json");
+    let ms = import_report("v1_8_9/session_report_agents_js_ms.json");
+    let codes = ms.warning_codes();
+    assert!(codes.contains(&"timestamps_in_ms"), "{codes:?}");
+    assert!(!codes.contains(&"no_audio_start"), "{codes:?}");
+    assert!(!secs.warning_codes().contains(&"timestamps_in_ms"));
+    let (a, b) = (secs.summary(), ms.summary());
+    // whole milliseconds: within 0.5 ms of the seconds report
+    let near = |x: i64, y: i64| (x - y).abs() <= MS / 2;
+    assert!(near(
+        a.header.started_at_unix_ns,
+        b.header.started_at_unix_ns
+    ));
+    assert_eq!(a.turns.len(), b.turns.len());
+    for (x, y) in a.turns.iter().zip(&b.turns) {
+        assert_eq!(
+            (&x.user_text, &x.agent_text, x.interrupted, x.tool_calls),
+            (&y.user_text, &y.agent_text, y.interrupted, y.tool_calls)
+        );
+        assert!(
+            near(x.start_ns as i64, y.start_ns as i64),
+            "turn {}",
+            x.turn
+        );
+        let (ex, ey) = (x.latency.e2e_ns.unwrap(), y.latency.e2e_ns.unwrap());
+        assert!(near(ex, ey), "turn {}: {ex} vs {ey}", x.turn);
+        assert_eq!(x.latency.flags, y.latency.flags);
+    }
+}
+
+/// An event or chat item type this importer has never seen is kept under its own name, with
+/// one warning per type.
+#[test]
+fn unknown_event_and_item_types_are_kept_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("session_report.json");
+    let report = json!({
+        "audio_recording_started_at": 1_763_719_200.0,
+        "events": [
+            {"type": "future_event", "created_at": 1_763_719_201.0, "level": 3},
+            {"type": "future_event", "created_at": 1_763_719_202.0, "level": 4},
+            {"type": "error", "created_at": 1_763_719_203.0,
+             "error": {"type": "tts_error", "label": "x.TTS", "recoverable": false,
+                       "timestamp": 1_763_719_203.0},
+             "source": {"model": "m", "provider": "p"}},
+        ],
+        "chat_history": {"items": [
+            {"type": "future_item", "id": "i1", "created_at": 1_763_719_201.5},
+        ]},
+    });
+    std::fs::write(&path, report.to_string()).unwrap();
+    let imp = import_with(&path, None);
+    let codes = imp.warning_codes();
+    assert_eq!(
+        codes.iter().filter(|c| **c == "unknown_event_type").count(),
+        1,
+        "{codes:?}"
+    );
+    assert!(codes.contains(&"unknown_chat_item"), "{codes:?}");
+    let kept = imp.events("future_event");
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[1].attributes["level"], json!(4));
+    assert_eq!(
+        imp.events("livekit_chat_item")[0].attributes["id"],
+        json!("i1")
+    );
+    // a 1.x SDK error: what failed, where, and that LiveKit gave up
+    let err = &imp.events("error")[0].attributes;
+    assert_eq!(err["message"], json!("tts_error in x.TTS (unrecoverable)"));
+    assert_eq!(err["source"], json!("tts"));
+    assert_eq!(err["recoverable"], json!(false));
+    assert_eq!(imp.summary().totals.errors, 1);
+}
+
+/// The live recorder maps the report as it grows and writes the turns that are over: what it
+/// writes in the end is exactly what one mapping of the whole report gives.
+#[test]
+fn writing_settled_turns_as_the_report_grows_gives_the_whole_mapping() {
+    use livekit::settle::{settled_records, Progress};
+    let text = std::fs::read_to_string(fixture("v1_8_9/session_report.json")).unwrap();
+    let full: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let items = full["chat_history"]["items"].as_array().unwrap().clone();
+    let events = full["events"].as_array().unwrap().clone();
+    let created = |v: &serde_json::Value| v["created_at"].as_f64().unwrap_or(0.0);
+    // the report as it stood when each user message was added
+    let mut cuts: Vec<f64> = items
+        .iter()
+        .filter(|i| i["type"] == "message" && i["role"] == "user")
+        .map(created)
+        .collect();
+    cuts.remove(0);
+    let key = |r: &calltape_format::TimedRecord| {
+        let mut json = Vec::new();
+        r.record.write_json_payload(&mut json);
+        (r.time_ns, r.record.kind_name().to_string(), json)
+    };
+    let mut written = Vec::new();
+    let mut progress = Progress::default();
+    for cut in cuts {
+        let mut partial = full.clone();
+        partial["chat_history"]["items"] = json!(items
+            .iter()
+            .filter(|i| created(i) <= cut)
+            .collect::<Vec<_>>());
+        partial["events"] = json!(events
+            .iter()
+            .filter(|e| created(e) <= cut)
+            .collect::<Vec<_>>());
+        let call = livekit::from_report(&partial, "live").unwrap();
+        let (records, next) = settled_records(&call, progress, false);
+        assert!(next.done_turns >= progress.done_turns);
+        progress = next;
+        written.extend(records.iter().map(key));
+    }
+    assert_eq!(
+        progress.done_turns, 5,
+        "all turns but the last were over before the close"
+    );
+    let call = livekit::from_report(&full, "live").unwrap();
+    let (rest, _) = settled_records(&call, progress, true);
+    written.extend(rest.iter().map(key));
+    let mut whole: Vec<_> = call.records.iter().map(key).collect();
+    whole.extend(call.warnings.iter().map(|w| key(&w.to_record())));
+    written.sort();
+    whole.sort();
+    assert_eq!(written.len(), whole.len());
+    assert!(written == whole, "the same records, each once");
 }

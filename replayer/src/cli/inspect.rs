@@ -248,28 +248,12 @@ pub fn flags(call: &OpenedCall, slow_ns: i64, tools: &ToolsByTurn) -> Vec<Flag> 
                 kind: "tool_errors",
                 turn: Some(t.turn),
                 metric: None,
-                message: {
-                    let failed: Vec<String> = tools
-                        .get(&t.turn)
-                        .into_iter()
-                        .flatten()
-                        .filter(|c| c.is_error)
-                        .map(|c| match classify::tool_error_text(c) {
-                            Some(e) if !e.is_empty() => format!("{} ({})", c.name, preview(&e, 80)),
-                            _ => c.name.clone(),
-                        })
-                        .collect();
-                    if failed.is_empty() {
-                        format!("{} of {} tool call(s) failed", t.tool_errors, t.tool_calls)
-                    } else {
-                        format!(
-                            "{} of {} tool call(s) failed: {}",
-                            t.tool_errors,
-                            t.tool_calls,
-                            failed.join("; ")
-                        )
-                    }
-                },
+                message: classify::tool_failures_text(
+                    t.tool_errors,
+                    t.tool_calls,
+                    tools.get(&t.turn).into_iter().flatten(),
+                    80,
+                ),
             });
         }
     }

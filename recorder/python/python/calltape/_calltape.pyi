@@ -289,3 +289,13 @@ class CallRecord:
     turn: int | None
     data: dict[str, Any]
     samples: bytes | None
+
+def _livekit_record_report(
+    session: Session, report_json: str, done_turns: int = 0, horizon_ns: int = 0,
+    last: bool = True,
+) -> tuple[list[tuple[str, str]], int, int]:
+    """``calltape.livekit``'s mapping: maps a LiveKit ``SessionReport.to_dict()``-shaped JSON
+    text with the importer's mapping and records into ``session`` what was not recorded yet
+    at ``(done_turns, horizon_ns)``: the turns that are over, or with ``last`` everything
+    left. Returns ``(warnings, done_turns, horizon_ns)``. Raises ``ValueError``,
+    ``SessionFinishedError``."""

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use calltape_format::call::classify;
 use calltape_format::{Stage, StageTiming, TurnSummary};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -60,8 +61,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
         frame.render_widget(Paragraph::new("no turn selected"), body);
         return;
     };
-    let mut lines = vec![turn_line(turn, t)];
-    match app.turn_detail(turn.turn) {
+    let detail = app.turn_detail(turn.turn);
+    let mut lines = vec![turn_line(turn, detail.map(|d| &**d), t)];
+    match detail {
         None => lines.push(Line::from(Span::styled(
             format!("loading turn {}…", turn.turn),
             t.dim(),
@@ -77,7 +79,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App) {
     frame.render_widget(Paragraph::new(lines).scroll((app.detail_scroll, 0)), body);
 }
 
-fn turn_line(turn: &TurnSummary, t: Theme) -> Line<'static> {
+fn turn_line(turn: &TurnSummary, detail: Option<&TurnDetail>, t: Theme) -> Line<'static> {
     let mut spans = vec![Span::styled(
         format!(
             "Turn {} · opened by {} · {}–{}",
@@ -100,13 +102,14 @@ fn turn_line(turn: &TurnSummary, t: Theme) -> Line<'static> {
         ));
     }
     if turn.tool_errors > 0 {
-        spans.push(Span::styled(
-            format!(
-                " · ✗ {} of {} tool call(s) failed",
-                turn.tool_errors, turn.tool_calls
-            ),
-            t.error(),
-        ));
+        // which tool failed and why, once the turn's records are loaded
+        let text = classify::tool_failures_text(
+            turn.tool_errors,
+            turn.tool_calls,
+            detail.into_iter().flat_map(|d| d.tools.iter()),
+            60,
+        );
+        spans.push(Span::styled(format!(" · ✗ {}", inline(&text)), t.error()));
     }
     Line::from(spans)
 }

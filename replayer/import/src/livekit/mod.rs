@@ -1,34 +1,46 @@
 //! LiveKit Agents session reports (`SessionReport.to_dict()`, the `session_report.json` that
 //! `console --record` writes beside `audio.ogg`) as calltape records.
 //!
-//! Session time 0 is `audio_recording_started_at` (t = 0 of the recording) when present,
-//! else the earliest timestamp in the report; the wall clock goes in the header.
+//! This is the one LiveKit mapping: `calltape import livekit`, `calltape collect` (through
+//! [`from_report`]) and the Python package's live recorder (`calltape.livekit`, which hands
+//! the session's events and chat history in this same shape to [`from_report`] when the
+//! session closes) all go through it, so a live recording and an imported report of the same
+//! call agree turn by turn.
+//!
+//! Session time 0 is `audio_recording_started_at` (t = 0 of the recording; the live recorder
+//! sets it to its own session start) when present, else the earliest timestamp in the
+//! report; the wall clock goes in the header. Timestamps are unix seconds (Python SDK) or
+//! unix milliseconds (Node SDK, agents-js), told apart by magnitude (`timestamps_in_ms`).
 //!
 //! | report | calltape |
 //! |---|---|
-//! | user `message` | turn (`speaker: user`) + final user `transcript` (`start_ns`/`end_ns` = `metrics.started/stopped_speaking_at`, `confidence` = `transcript_confidence`) |
+//! | user `message` | turn (`speaker: user`) + final user `transcript` (`start_ns`/`end_ns` = `metrics.started/stopped_speaking_at`, `confidence` = `transcript_confidence`, `language` from its final `user_input_transcribed` event) |
 //! | user `metrics.started_speaking_at` → `stopped_speaking_at` | `vad` stage |
 //! | `metrics.end_of_turn_delay` | `eou` stage from the end of speech |
-//! | `metrics.transcription_delay` | `stt` stage from the end of speech |
+//! | `metrics.transcription_delay` | `stt` stage from the end of speech (`model`/`provider` = `metrics.stt_metadata`) |
 //! | `metrics.on_user_turn_completed_delay` | custom stage `on_user_turn_completed` after the commit |
 //! | assistant `message` | agent `transcript` in the same turn (or an agent-opened turn: greeting) |
-//! | `metrics.llm_node_ttft` | `llm` stage with `ttft_ns`, starting after the commit (or the last tool output) |
-//! | `metrics.tts_node_ttfb` | `tts` stage with `ttfb_ns`, starting at the LLM's first token |
+//! | `metrics.llm_node_ttft` | `llm` stage with `ttft_ns`, starting after the commit (or the last tool output); `model`/`provider` = `llm_metadata`; attributes `ttfs_ns` (`llm_node_ttfs`), `tokens_per_second` (`llm_node_tps`), `provider_request_ids` |
+//! | `metrics.tts_node_ttfb` | `tts` stage with `ttfb_ns`, starting at the LLM's first token (`model`/`provider` = `tts_metadata`) |
+//! | `metrics.playback_latency` | custom stage `playback_latency` ending when playback started |
 //! | assistant `metrics.started/stopped_speaking_at` | `playback` stage |
 //! | `metrics.e2e_latency` | `turn_end` attribute `reported_e2e_ns` |
-//! | `interrupted: true` | transcript `interrupted`, playback `cancelled`, `interruption` event, `turn_end` `interrupted` |
-//! | `function_call` + `function_call_output` | `tool_call` (start/end = their `created_at`) |
+//! | `interrupted: true` | transcript `interrupted` with `heard_text` = the message's text (LiveKit keeps the text forwarded until the cut: what was heard when the output synchronizes its transcript), playback `cancelled`, `interruption` event, `turn_end` `interrupted` |
+//! | `function_call` + `function_call_output` | `tool_call` (start/end = their `created_at`, `is_error`, `output`); a tool the reply spoke over is not part of the e2e wait (calltape_format::call::latency) |
 //! | `agent_handoff` | `handoff` event (`old_agent`, `new_agent`) |
-//! | events `user_state_changed`, `agent_state_changed`, `speech_created`, `function_tools_executed`, `overlapping_speech`, `metrics_collected` | events of the same name |
-//! | event `user_input_transcribed` | interim → user `transcript` with `is_final: false`; final → `user_input_transcribed` event when a chat message holds its text, else a final user `transcript` |
-//! | event `error` | `error` event (`message`, `source`) |
+//! | `agent_config_update` | `agent_config_update` event (`instructions`, `tools_added`, `tools_removed`) |
+//! | events `user_state_changed`, `agent_state_changed`, `speech_created`, `function_tools_executed`, `overlapping_speech`, `agent_false_interruption`, `user_transcription_timeout`, `user_turn_exceeded`, `conversation_item_added`, `session_usage_updated`, `tool_execution_updated`, `debug_message`, `metrics_collected` | events of the same name |
+//! | event `user_input_transcribed` | interim → user `transcript` with `is_final: false` (and `language`); final → `user_input_transcribed` event when a chat message holds its text, else a final user `transcript` |
+//! | event `error` | `error` event (`message`; 1.x errors: "`llm_error` in `<label>` (recoverable: retried / unrecoverable)", `source` llm/stt/tts/realtime, `recoverable`) |
 //! | event `close` | `session_end` (`reason` mapped) + `close` event with the raw values |
-//! | `usage` | one `usage` record (token, character and audio-second counts found by key name) |
-//! | `job_id`, `room_id`, `room`, `sdk_version` | header tags; everything else top-level in a `livekit_report` event at 0 |
+//! | `usage` | one `usage` record per model (1.x list of `{type, provider, model, ...}`), else one with the counts found by key name |
+//! | `job_id`, `room_id`, `room`, `sdk_version`, `agent_name`, `close_reason`, `tags` | header tags `livekit.*`; everything top-level in a `livekit_report` event at 0; `user_turns` is checked against the chat history (`user_turns_mismatch`) |
 //! | unknown item / event types, unknown keys | events / attributes with the raw JSON, plus an `import_warning` |
 //!
 //! When a message lacks its speaking times, the importer takes them from the
 //! `user_state_changed` / `agent_state_changed` events and says so in a warning.
+
+pub mod settle;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -40,7 +52,7 @@ use calltape_format::{
 };
 use serde_json::{json, Map, Value};
 
-use super::clock::{self, delay_ns, unix_ns, SessionClock};
+use super::clock::{self, delay_ns, SessionClock};
 use super::{as_attributes, sanitize_session_id, ImportError, ImportedCall, Warnings};
 
 const TOP_LEVEL_KEYS: &[&str] = &[
@@ -55,6 +67,12 @@ const TOP_LEVEL_KEYS: &[&str] = &[
     "timestamp",
     "usage",
     "sdk_version",
+    "agent_name",
+    "tags",
+    "duration_ms",
+    "user_turns",
+    "errors",
+    "close_reason",
 ];
 const MESSAGE_KEYS: &[&str] = &[
     "type",
@@ -76,6 +94,13 @@ const METRIC_KEYS: &[&str] = &[
     "llm_node_ttft",
     "tts_node_ttfb",
     "e2e_latency",
+    "llm_node_ttfs",
+    "llm_node_tps",
+    "playback_latency",
+    "provider_request_ids",
+    "stt_metadata",
+    "llm_metadata",
+    "tts_metadata",
 ];
 const KNOWN_EVENTS: &[&str] = &[
     "user_state_changed",
@@ -87,7 +112,39 @@ const KNOWN_EVENTS: &[&str] = &[
     "error",
     "close",
     "metrics_collected",
+    "agent_false_interruption",
+    "user_transcription_timeout",
+    "user_turn_exceeded",
+    "debug_message",
+    "conversation_item_added",
+    "session_usage_updated",
+    "tool_execution_updated",
 ];
+
+/// Unix milliseconds a real report can hold (the Node SDK, agents-js, writes `Date.now()`):
+/// the unix-seconds range times 1000, so the two never overlap.
+const UNIX_MS_MIN: f64 = 1.0e12;
+const UNIX_MS_MAX: f64 = 1.0e13;
+
+/// A report timestamp as unix ns: unix seconds (the Python SDK) or unix milliseconds (the
+/// Node SDK), told apart by magnitude.
+fn unix_ns(v: &Value) -> Option<i64> {
+    clock::unix_ns(v).or_else(|| unix_ms_ns(v))
+}
+
+fn unix_ms_ns(v: &Value) -> Option<i64> {
+    let ms = clock::number(v).filter(|x| (UNIX_MS_MIN..UNIX_MS_MAX).contains(x))?;
+    let text = match v {
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => s.trim().to_string(),
+        _ => return None,
+    };
+    // exact for whole milliseconds, else to the f64's precision (well under 1 µs)
+    match text.parse::<i64>() {
+        Ok(whole) => whole.checked_mul(1_000_000),
+        Err(_) => Some((ms * 1e6).round() as i64),
+    }
+}
 
 /// Reads `session_report.json` at `path`.
 pub fn import_file(path: &Path) -> Result<ImportedCall, ImportError> {
@@ -135,6 +192,13 @@ pub fn default_audio(report_path: &Path, call: &ImportedCall) -> Option<PathBuf>
     sibling.is_file().then_some(sibling)
 }
 
+/// The library entry point (used by `calltape collect` and the live recorder of the Python
+/// package): maps a parsed report; `source_name` is recorded in the header tags. Audio is
+/// added by [`crate::write_archive`]. Fails only when the report is not a JSON object.
+pub fn from_report(report: &Value, source_name: &str) -> Result<ImportedCall, String> {
+    import_report(report, source_name)
+}
+
 /// Maps a parsed report. `source_name` is recorded in the header tags. Fails only when the
 /// report is not a JSON object.
 pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, String> {
@@ -143,6 +207,18 @@ pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, 
         .ok_or("the top level is not a JSON object")?;
     let mut warnings = Warnings::default();
     let audio_start = root.get("audio_recording_started_at").and_then(unix_ns);
+    let in_ms = ["timestamp", "audio_recording_started_at"]
+        .iter()
+        .filter_map(|k| root.get(*k))
+        .any(|v| unix_ms_ns(v).is_some());
+    if in_ms {
+        warnings.general(
+            "timestamps_in_ms",
+            "the report's timestamps are unix milliseconds (written by the Node SDK, \
+             agents-js): read as such",
+            Value::Null,
+        );
+    }
     let t0 = match audio_start {
         Some(t) => t,
         None => {
@@ -184,12 +260,14 @@ pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, 
         used_agent_spans: BTreeSet::new(),
         pending_calls: Vec::new(),
         user_texts: Vec::new(),
+        languages: Vec::new(),
         unknown_fields: BTreeMap::new(),
     };
     m.note_unknown_keys("report", root, TOP_LEVEL_KEYS);
 
     let events = parse_events(root.get("events"), &mut m);
     m.speaking_spans(&events);
+    m.languages = final_languages(&events);
 
     let items = chat_items(root.get("chat_history"), &mut m.warnings);
     for item in &items {
@@ -229,14 +307,50 @@ pub fn import_report(report: &Value, source_name: &str) -> Result<ImportedCall, 
     ));
     let last_ns = m.records.iter().map(|r| r.time_ns).max().unwrap_or(0);
     if let Some(usage) = root.get("usage").filter(|u| !u.is_null()) {
-        match usage_from(usage) {
-            Some(u) => m.records.push(TimedRecord::new(last_ns, Record::Usage(u))),
-            None => m.warnings.general(
+        // one record per model where the report lists usage per model (1.x: a list of
+        // {type, provider, model, ...}), else one for the whole
+        let per_model: Vec<Usage> = match usage.as_array() {
+            Some(list) if list.iter().all(Value::is_object) => {
+                list.iter().filter_map(usage_from).collect()
+            }
+            _ => Vec::new(),
+        };
+        let whole = if per_model.is_empty() {
+            usage_from(usage)
+        } else {
+            None
+        };
+        let found = !per_model.is_empty() || whole.is_some();
+        for u in per_model.into_iter().chain(whole) {
+            m.records.push(TimedRecord::new(last_ns, Record::Usage(u)));
+        }
+        match found {
+            true => {}
+            false => m.warnings.general(
                 "usage_not_understood",
                 "`usage` has no token, character or audio-duration counts this importer \
                  recognizes; it is kept in the livekit_report event",
                 Value::Null,
             ),
+        }
+    }
+    let user_messages = items
+        .iter()
+        .filter(|i| {
+            i.get("type").and_then(Value::as_str) == Some("message")
+                && i.get("role").and_then(Value::as_str) == Some("user")
+        })
+        .count();
+    if let Some(n) = root.get("user_turns").and_then(Value::as_u64) {
+        if n != user_messages as u64 {
+            m.warnings.general(
+                "user_turns_mismatch",
+                format!(
+                    "the report counts {n} user turns but its chat history holds \
+                     {user_messages} user messages"
+                ),
+                json!({"user_turns": n, "user_messages": user_messages}),
+            );
         }
     }
     if let Some((t, end)) = session_end {
@@ -305,10 +419,23 @@ fn header(root: &Map<String, Value>, clock: &SessionClock, source_name: &str) ->
     if !source_name.is_empty() {
         tags.insert("import_source".into(), json!(source_name));
     }
-    for k in ["sdk_version", "room", "room_id", "job_id"] {
+    for k in [
+        "sdk_version",
+        "room",
+        "room_id",
+        "job_id",
+        "agent_name",
+        "close_reason",
+    ] {
         if let Some(v) = s(k) {
             tags.insert(format!("livekit.{k}"), json!(v));
         }
+    }
+    if let Some(Value::Array(t)) = root
+        .get("tags")
+        .filter(|t| t.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        tags.insert("livekit.tags".into(), Value::Array(t.clone()));
     }
     let id = s("job_id")
         .or_else(|| s("room_id"))
@@ -417,6 +544,19 @@ fn parse_events(v: Option<&Value>, m: &mut Mapper) -> Vec<LkEvent> {
     out
 }
 
+fn final_languages(events: &[LkEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e.kind == "user_input_transcribed")
+        .filter(|e| e.raw.get("is_final").and_then(Value::as_bool) == Some(true))
+        .filter_map(|e| {
+            let text = e.raw.get("transcript").and_then(Value::as_str)?;
+            let lang = e.raw.get("language").and_then(Value::as_str)?;
+            (!lang.is_empty()).then(|| (normalize(text), lang.to_string()))
+        })
+        .collect()
+}
+
 fn chat_items(v: Option<&Value>, warnings: &mut Warnings) -> Vec<Map<String, Value>> {
     let items = match v {
         Some(Value::Object(ch)) => ch.get("items"),
@@ -499,7 +639,25 @@ struct Mapper {
     pending_calls: Vec<PendingCall>,
     /// Final user message texts (normalized), for matching transcription events.
     user_texts: Vec<String>,
+    /// (normalized text, language) of the final `user_input_transcribed` events: the chat
+    /// message of a user turn does not carry its language.
+    languages: Vec<(String, String)>,
     unknown_fields: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// `metrics.<key>` (`{"model_name", "model_provider"}`, LiveKit's `*_metadata`) on a stage.
+fn set_model(s: &mut StageTiming, metrics: &Map<String, Value>, key: &str) {
+    let Some(m) = metrics.get(key).and_then(Value::as_object) else {
+        return;
+    };
+    let text = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty() && *v != "unknown")
+            .map(String::from)
+    };
+    s.model = text("model_name");
+    s.provider = text("model_provider");
 }
 
 fn normalize(s: &str) -> String {
@@ -722,6 +880,14 @@ impl Mapper {
                 }
                 self.event_in_turn(at, "handoff", attributes);
             }
+            "agent_config_update" => {
+                // the agent's instructions / tools changed (a handoff, update_instructions)
+                let at = created.unwrap_or(self.cursor);
+                let mut attributes = item.clone();
+                attributes.remove("type");
+                attributes.remove("created_at");
+                self.event_in_turn(at, "agent_config_update", attributes);
+            }
             other => {
                 let at = created.unwrap_or(self.cursor);
                 let turn = self.cur.as_ref().map(|t| t.id);
@@ -882,7 +1048,8 @@ impl Mapper {
                 turn.push(stop + d, Record::StageTiming(s));
             }
             if let Some(d) = td {
-                let s = StageTiming::new(Some(id), Stage::Stt, stop, stop + d);
+                let mut s = StageTiming::new(Some(id), Stage::Stt, stop, stop + d);
+                set_model(&mut s, &metrics, "stt_metadata");
                 turn.push(stop + d, Record::StageTiming(s));
             }
             if let (Some(c), Some(d)) = (committed, outc) {
@@ -904,7 +1071,14 @@ impl Mapper {
             .get("transcript_confidence")
             .and_then(clock::number)
             .filter(|c| (0.0..=1.0).contains(c));
-        self.user_texts.push(normalize(&text));
+        let norm = normalize(&text);
+        let language = self
+            .languages
+            .iter()
+            .find(|(t, _)| !t.is_empty() && norm.contains(t.as_str()))
+            .map(|(_, l)| l.clone());
+        self.user_texts.push(norm);
+        let turn = self.cur.as_mut().expect("turn just opened");
         turn.push(
             when,
             Record::Transcript(Transcript {
@@ -913,7 +1087,7 @@ impl Mapper {
                 text,
                 is_final: true,
                 confidence,
-                language: None,
+                language,
                 interrupted: item.get("interrupted").and_then(Value::as_bool) == Some(true),
                 heard_text: None,
                 start_ns: started,
@@ -966,6 +1140,8 @@ impl Mapper {
         }
         let ttft = self.delay(&metrics, "llm_node_ttft", Some(id), at);
         let ttfb = self.delay(&metrics, "tts_node_ttfb", Some(id), at);
+        let ttfs = self.delay(&metrics, "llm_node_ttfs", Some(id), at);
+        let playback_latency = self.delay(&metrics, "playback_latency", Some(id), at);
         let reported = metrics.get("e2e_latency").filter(|v| !v.is_null());
         let reported_ns = reported.and_then(clock::number).map(clock::seconds_to_ns);
         if let Some(v) = reported {
@@ -995,6 +1171,18 @@ impl Mapper {
             s.ttft_ns = Some(t);
             s.attributes
                 .insert("end_is_first_token".into(), json!(true));
+            set_model(&mut s, &metrics, "llm_metadata");
+            if let Some(f) = ttfs {
+                // LLM start until the first sentence reached the TTS
+                s.attributes.insert("ttfs_ns".into(), json!(f));
+            }
+            if let Some(tps) = metrics.get("llm_node_tps").and_then(clock::number) {
+                s.attributes.insert("tokens_per_second".into(), json!(tps));
+            }
+            if let Some(ids) = metrics.get("provider_request_ids").filter(|v| !v.is_null()) {
+                s.attributes
+                    .insert("provider_request_ids".into(), ids.clone());
+            }
             if placed_back {
                 s.attributes
                     .insert("start_estimated".into(), json!("before_playback"));
@@ -1011,7 +1199,18 @@ impl Mapper {
             s.ttfb_ns = Some(b);
             s.cancelled = interrupted;
             s.attributes.insert("end_is_first_byte".into(), json!(true));
+            set_model(&mut s, &metrics, "tts_metadata");
             turn.push(start + b, Record::StageTiming(s));
+        }
+        if let (Some(pb), Some(d)) = (started, playback_latency) {
+            // from forwarding the first audio frame until the output reported playback
+            let s = StageTiming::new(
+                Some(id),
+                Stage::Custom("playback_latency".into()),
+                pb.saturating_sub(d),
+                pb,
+            );
+            turn.push(pb, Record::StageTiming(s));
         }
         if let Some(pb) = started {
             let end = stopped.filter(|&e| e >= pb);
@@ -1033,7 +1232,7 @@ impl Mapper {
             a.insert("text_chars".into(), json!(text.chars().count()));
             a.insert(
                 "note".into(),
-                json!("LiveKit reports the interrupted message's text only; what was heard is not derivable from the report"),
+                json!("LiveKit keeps of an interrupted message the text forwarded until the cut (what was heard when the output synchronizes its transcript, as RoomIO does); it is the transcript's heard_text"),
             );
             turn.push(
                 cut,
@@ -1050,6 +1249,7 @@ impl Mapper {
         turn.has_agent = true;
         turn.tool_since_agent = false;
         let when = started.or(created).unwrap_or(at);
+        let heard_text = interrupted.then(|| text.clone());
         turn.push(
             when,
             Record::Transcript(Transcript {
@@ -1060,7 +1260,7 @@ impl Mapper {
                 confidence: None,
                 language: None,
                 interrupted,
-                heard_text: None,
+                heard_text,
                 start_ns: started,
                 end_ns: stopped.filter(|&e| started.is_some_and(|s| e >= s)),
                 attributes,
@@ -1288,8 +1488,16 @@ impl Mapper {
                             .and_then(Value::as_str)
                             .map(String::from)
                     })
+                    .or_else(|| err.and_then(sdk_error_text))
                     .unwrap_or_else(|| err.map(|e| e.to_string()).unwrap_or_default());
+                // 1.x: the error is {type: "llm_error", label, recoverable, timestamp} (the
+                // exception itself is not serialized) and the source {model, provider}
+                let kind = err
+                    .and_then(|e| e.get("type"))
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.strip_suffix("_error"));
                 let source = match attrs.get("source") {
+                    _ if kind.is_some() => json!(kind),
                     Some(Value::String(s)) => json!(s),
                     Some(Value::Object(o)) => o
                         .get("type")
@@ -1302,6 +1510,12 @@ impl Mapper {
                 let mut a = Attributes::new();
                 a.insert("message".into(), json!(message));
                 a.insert("source".into(), source);
+                if let Some(r) = err
+                    .and_then(|e| e.get("recoverable"))
+                    .filter(|r| r.is_boolean())
+                {
+                    a.insert("recoverable".into(), r.clone());
+                }
                 for (k, v) in attrs {
                     a.entry(format!("livekit.{k}")).or_insert(v);
                 }
@@ -1345,6 +1559,19 @@ impl Mapper {
             }
         }
     }
+}
+
+/// The text of a 1.x SDK error (`LLMError`, `STTError`, ... dumped without their
+/// exception): what failed, where, and whether LiveKit retried.
+fn sdk_error_text(err: &Value) -> Option<String> {
+    let kind = err.get("type")?.as_str()?;
+    let label = err.get("label").and_then(Value::as_str).unwrap_or("?");
+    let recoverable = match err.get("recoverable").and_then(Value::as_bool) {
+        Some(true) => " (recoverable: retried)",
+        Some(false) => " (unrecoverable)",
+        None => "",
+    };
+    Some(format!("{kind} in {label}{recoverable}"))
 }
 
 /// LiveKit close reasons to the calltape vocabulary; unknown reasons are kept as they are.
