@@ -58,9 +58,7 @@ impl PipecatMapping {
         let done = m.take_records();
         let turn = m.current_turn();
         drop(guard);
-        for r in done {
-            session.record_timed(r)?;
-        }
+        session.record_all(done)?;
         Ok(turn)
     }
 
@@ -77,12 +75,8 @@ impl PipecatMapping {
         };
         let mapped = m.finish(end_ns);
         let warnings = mapped.warnings.into_vec();
-        for w in &warnings {
-            session.record_timed(w.to_record())?;
-        }
-        for r in mapped.records {
-            session.record_timed(r)?;
-        }
+        session.record_all(warnings.iter().map(|w| w.to_record()).collect())?;
+        session.record_all(mapped.records)?;
         Ok(warnings.into_iter().map(|w| (w.code, w.message)).collect())
     }
 }

@@ -330,19 +330,14 @@ fn view(s: &rec::Session, at: Option<u64>) -> rec::At<'_> {
 }
 
 impl Session {
-    /// Records `records` in the given order, each at its own session time (the LiveKit
-    /// mapping).
+    /// Records `records` made elsewhere in the extension (the LiveKit and Pipecat mappings) in
+    /// the given order, each at its own session time.
     pub(crate) fn record_all(&self, records: Vec<calltape_format::TimedRecord>) -> PyResult<()> {
         self.with(|s| {
             for r in records {
                 s.at(r.time_ns).record(r.record);
             }
         })
-    }
-
-    /// Queues a record made elsewhere in the extension (the Pipecat mapping) at its time.
-    pub(crate) fn record_timed(&self, r: calltape_format::TimedRecord) -> PyResult<()> {
-        self.with(|s| s.at(r.time_ns).record(r.record))
     }
 
     fn with<R>(&self, f: impl FnOnce(&rec::Session) -> R) -> PyResult<R> {
