@@ -234,7 +234,7 @@ pub async fn run(args: Args) -> Result<i32> {
                 "otlp" => format!("{} spans", w["spans"]),
                 _ => String::new(),
             };
-            eprintln!("wrote {path}: {what}");
+            crate::errln!("wrote {path}: {what}");
         }
     }
     Ok(0)

@@ -126,7 +126,7 @@ pub async fn run(args: Args) -> Result<i32> {
         }
     };
     for w in &outcome.warnings {
-        eprintln!("calltape import: warning: {w}");
+        crate::errln!("calltape import: warning: {w}");
     }
     let dest = match &remote {
         None => {
@@ -160,12 +160,12 @@ pub async fn run(args: Args) -> Result<i32> {
         _ => ", no audio".into(),
     };
     let n = outcome.warnings.len();
-    println!(
+    crate::outln!(
         "imported {} turns, {} records{audio_note} -> {dest} ({n} warning{})",
         s.totals.turns,
         s.totals.records,
         if n == 1 { "" } else { "s" }
-    );
+    )?;
     Ok(0)
 }
 
