@@ -42,20 +42,56 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Bounds of the backoff handed to object_store's own per-request retry, whose arithmetic
+/// (a random pick between the initial backoff and `previous * base`) needs a finite base above
+/// 1 and durations far from `Duration::MAX`.
+const STORE_BACKOFF_MIN: Duration = Duration::from_millis(1);
+const STORE_BACKOFF_MAX: Duration = Duration::from_secs(60);
+const STORE_BASE_RANGE: (f64, f64) = (1.1, 16.0);
+
 impl RetryPolicy {
-    /// Backoff before attempt `n + 1` (n ≥ 1).
-    pub(crate) fn backoff(&self, n: u32) -> Duration {
-        let f = self.multiplier.max(1.0).powi(n.saturating_sub(1) as i32);
-        self.initial_backoff.mul_f64(f).min(self.max_backoff)
+    /// Refuses a multiplier that is not a finite number ≥ 1 (NaN, infinite, shrinking).
+    /// Everything else is accepted: huge durations, multipliers and attempt counts saturate.
+    pub(crate) fn validate(&self) -> Result<(), RecorderError> {
+        if !self.multiplier.is_finite() || self.multiplier < 1.0 {
+            return Err(RecorderError::InvalidSetting {
+                setting: "RetryPolicy::multiplier",
+                reason: format!(
+                    "{} is not a finite number of at least 1.0 (2.0 doubles each backoff)",
+                    self.multiplier
+                ),
+            });
+        }
+        Ok(())
     }
 
-    /// object_store's own per-request retry (transient errors inside one attempt).
+    /// Backoff before attempt `n + 1` (n ≥ 1): `initial * multiplier^(n-1)`, capped at
+    /// `max_backoff`. Computed in floating point and capped before converting back, so no
+    /// multiplier or attempt number overflows.
+    pub(crate) fn backoff(&self, n: u32) -> Duration {
+        let exp = n.saturating_sub(1).min(i32::MAX as u32) as i32;
+        let secs = self.initial_backoff.as_secs_f64() * self.multiplier.max(1.0).powi(exp);
+        if !secs.is_finite() || secs >= self.max_backoff.as_secs_f64() {
+            return self.max_backoff;
+        }
+        Duration::try_from_secs_f64(secs)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+
+    /// object_store's own per-request retry (transient errors inside one attempt), with the
+    /// policy's values brought into the range object_store's backoff can compute with.
     fn store_retry(&self, deadline: Duration) -> RetryConfig {
+        let init_backoff = self
+            .initial_backoff
+            .clamp(STORE_BACKOFF_MIN, STORE_BACKOFF_MAX);
         RetryConfig {
             backoff: BackoffConfig {
-                init_backoff: self.initial_backoff,
-                max_backoff: self.max_backoff,
-                base: self.multiplier.max(1.0),
+                init_backoff,
+                max_backoff: self.max_backoff.clamp(init_backoff, STORE_BACKOFF_MAX),
+                base: self
+                    .multiplier
+                    .clamp(STORE_BASE_RANGE.0, STORE_BASE_RANGE.1),
             },
             max_retries: 2,
             retry_timeout: deadline,
@@ -248,12 +284,16 @@ impl RecorderBuilder {
         self
     }
 
-    /// Hard limit for one archive's upload, retries included (default 60 s).
+    /// Hard limit for one archive's upload, retries and waiting for an upload slot included,
+    /// counted from `Session::finish()` (default 60 s). `Duration::MAX` means no limit.
     pub fn upload_deadline(mut self, d: Duration) -> Self {
         self.upload_deadline = d;
         self
     }
 
+    /// How failed uploads are retried. Huge values saturate (the backoff at `max_backoff`, the
+    /// retries at the upload deadline); a multiplier that is NaN, infinite or below 1 is
+    /// refused by [`RecorderBuilder::build`].
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
@@ -325,10 +365,11 @@ impl RecorderBuilder {
     /// their status, and [`Recorder::health`] reports the problem. A bad destination does.
     pub async fn build(self) -> Result<Recorder, RecorderError> {
         self.key_layout.validate()?;
+        self.retry.validate()?;
         let target = resolve(self.destination, &self.retry, self.upload_deadline)?;
         let config = Config {
             spool_dir: self.spool_dir,
-            flush_interval_ns: self.flush_interval.as_nanos() as u64,
+            flush_interval_ns: saturating_nanos(self.flush_interval),
             drain_interval: (self.flush_interval / 10)
                 .clamp(Duration::from_millis(5), Duration::from_millis(50)),
             writer_threads: self.writer_threads,
@@ -345,11 +386,16 @@ impl RecorderBuilder {
             multipart_threshold: self.multipart_threshold,
             part_size: 8 << 20,
             sync_data: self.sync_data,
-            audio_tolerance_ns: self.audio_tolerance.as_nanos() as u64,
+            audio_tolerance_ns: saturating_nanos(self.audio_tolerance),
             on_error: self.on_error,
         };
         Recorder::start(config, target).await
     }
+}
+
+/// A duration in nanoseconds, `u64::MAX` (584 years) for anything longer.
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn resolve(
@@ -449,4 +495,44 @@ fn resolve(
         attributes,
         display: url,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_saturates_at_the_cap_for_any_multiplier_and_attempt() {
+        let p = RetryPolicy {
+            max_attempts: u32::MAX,
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            multiplier: f64::MAX,
+        };
+        for n in [1, 2, 3, 64, 1 << 20, u32::MAX] {
+            assert!(p.backoff(n) <= Duration::from_secs(10), "attempt {n}");
+        }
+        assert_eq!(p.backoff(1), Duration::from_millis(200));
+        assert_eq!(p.backoff(u32::MAX), Duration::from_secs(10));
+        let max = RetryPolicy {
+            initial_backoff: Duration::MAX,
+            max_backoff: Duration::MAX,
+            ..p
+        };
+        assert_eq!(max.backoff(u32::MAX), Duration::MAX);
+    }
+
+    #[test]
+    fn store_retry_stays_in_the_range_object_store_computes_with() {
+        let p = RetryPolicy {
+            max_attempts: u32::MAX,
+            initial_backoff: Duration::ZERO,
+            max_backoff: Duration::MAX,
+            multiplier: f64::MAX,
+        };
+        let rc = p.store_retry(Duration::MAX);
+        assert!(rc.backoff.init_backoff >= STORE_BACKOFF_MIN);
+        assert!(rc.backoff.max_backoff <= STORE_BACKOFF_MAX);
+        assert!(rc.backoff.base > 1.0 && rc.backoff.base.is_finite());
+    }
 }

@@ -139,6 +139,7 @@
 
 mod clock;
 mod config;
+mod deadline;
 mod error;
 mod keys;
 mod queue;

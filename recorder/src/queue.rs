@@ -314,6 +314,9 @@ pub(crate) struct SessionCore {
     pub default_end_reason: Mutex<Option<String>>,
     /// Set once the archive is closed and uploaded (or left in the spool).
     pub report: watch::Sender<Option<FinishReport>>,
+    /// When the session was asked to finish (or lost its last handle): the upload deadline
+    /// counts from here, not from when an upload slot frees up.
+    pub finish_requested: OnceLock<tokio::time::Instant>,
 }
 
 impl SessionCore {
@@ -325,11 +328,13 @@ impl SessionCore {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        self.finish_requested.get_or_init(tokio::time::Instant::now);
         self.queue.nudge(true);
     }
 
     /// The last `Session` handle is gone: tells the writer at once.
     pub(crate) fn detach(&self) {
+        self.finish_requested.get_or_init(tokio::time::Instant::now);
         self.detached.store(true, Ordering::Release);
         self.queue.nudge(true);
     }
@@ -358,6 +363,7 @@ impl SessionCore {
             detached: AtomicBool::new(false),
             default_end_reason: Mutex::new(None),
             report: watch::Sender::new(None),
+            finish_requested: OnceLock::new(),
         }
     }
 

@@ -21,6 +21,7 @@ use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
 use crate::config::{RetryPolicy, StoreTarget};
+use crate::deadline::instant_after;
 use crate::keys::KeyLayout;
 use crate::report::{UploadOutcome, UploadReport};
 use crate::spool::ClosedArchive;
@@ -92,7 +93,7 @@ impl Uploader {
         report.key = key.to_string();
         let mut attempt = 0u32;
         let result = loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             let res = tokio::time::timeout_at(deadline, self.attempt(archive, &key)).await;
             let err = match res {
                 Ok(Ok(())) => break Ok(()),
@@ -102,7 +103,7 @@ impl Uploader {
             if attempt >= self.retry.max_attempts.max(1) {
                 break Err(format!("{err} (after {attempt} attempts)"));
             }
-            let wake = Instant::now() + self.retry.backoff(attempt);
+            let wake = instant_after(Instant::now(), self.retry.backoff(attempt));
             if wake >= deadline {
                 break Err(format!(
                     "{err} (attempt {attempt}; no time left before the deadline)"
