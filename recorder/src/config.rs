@@ -143,6 +143,9 @@ pub(crate) struct StoreTarget {
     pub attributes: bool,
     /// For messages: the URL or "custom store".
     pub display: String,
+    /// For an S3 store without configured credentials: the instance metadata endpoint it
+    /// asks for them. A failure there means "no credentials found".
+    pub instance_metadata: Option<String>,
 }
 
 /// Most writer threads started by default (fewer on machines with fewer CPUs).
@@ -393,6 +396,27 @@ impl RecorderBuilder {
     }
 }
 
+/// The instance metadata endpoint an S3 store built from `b` asks for credentials, if it
+/// does (no keys, no web identity, no container credentials, signing not skipped).
+fn s3_instance_metadata(b: &AmazonS3Builder) -> Option<String> {
+    use object_store::aws::AmazonS3ConfigKey as K;
+    let set = |k: K| b.get_config_value(&k).is_some_and(|v| !v.is_empty());
+    let env = |k: &str| std::env::var_os(k).is_some_and(|v| !v.is_empty());
+    let skip_signature = b
+        .get_config_value(&K::SkipSignature)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    let configured = set(K::AccessKeyId)
+        || set(K::ContainerCredentialsRelativeUri)
+        || set(K::ContainerCredentialsFullUri)
+        || env("AWS_WEB_IDENTITY_TOKEN_FILE")
+        || skip_signature;
+    (!configured).then(|| {
+        b.get_config_value(&K::MetadataEndpoint)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| "http://169.254.169.254".into())
+    })
+}
+
 /// A duration in nanoseconds, `u64::MAX` (584 years) for anything longer.
 fn saturating_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -415,6 +439,7 @@ fn resolve(
                 prefix: prefix.trim_matches('/').to_string(),
                 attributes,
                 display: "custom store".into(),
+                instance_metadata: None,
             })
         }
         Some(Destination::Url { url, .. }) if url.is_empty() => {
@@ -447,6 +472,7 @@ fn resolve(
             b
         }};
     }
+    let mut instance_metadata = None;
     let (store, prefix, attributes): (Arc<dyn ObjectStore>, String, bool) = match scheme {
         ObjectStoreScheme::Local => {
             let dir = parsed
@@ -463,6 +489,7 @@ fn resolve(
                 .with_url(url.clone())
                 .with_retry(rc);
             let b = with_options!(b, object_store::aws::AmazonS3ConfigKey);
+            instance_metadata = s3_instance_metadata(&b);
             (Arc::new(b.build().map_err(store_err)?), prefix, true)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
@@ -494,6 +521,7 @@ fn resolve(
         prefix,
         attributes,
         display: url,
+        instance_metadata,
     })
 }
 

@@ -152,6 +152,7 @@ mod spool;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 mod upload;
+mod upload_failure;
 mod writer;
 
 pub use calltape_format::{

@@ -25,6 +25,7 @@ use crate::deadline::instant_after;
 use crate::keys::KeyLayout;
 use crate::report::{UploadOutcome, UploadReport};
 use crate::spool::ClosedArchive;
+use crate::upload_failure::AttemptFailure;
 
 /// Bytes of the tail compared after upload.
 const VERIFY_TAIL: u64 = 256 * 1024;
@@ -97,7 +98,10 @@ impl Uploader {
             let res = tokio::time::timeout_at(deadline, self.attempt(archive, &key)).await;
             let err = match res {
                 Ok(Ok(())) => break Ok(()),
-                Ok(Err(e)) => e,
+                Ok(Err(e)) if e.permanent => {
+                    break Err(format!("{} (attempt {attempt}; not retried)", e.message))
+                }
+                Ok(Err(e)) => e.message,
                 Err(_) => break Err(format!("upload deadline passed (attempt {attempt})")),
             };
             if attempt >= self.retry.max_attempts.max(1) {
@@ -148,7 +152,11 @@ impl Uploader {
         a
     }
 
-    async fn attempt(&self, archive: &ClosedArchive, key: &StorePath) -> Result<(), String> {
+    async fn attempt(
+        &self,
+        archive: &ClosedArchive,
+        key: &StorePath,
+    ) -> Result<(), AttemptFailure> {
         let res = self.put(archive, key).await;
         let res = match res {
             Err(object_store::Error::NotImplemented { .. })
@@ -160,8 +168,10 @@ impl Uploader {
             }
             r => r,
         };
-        res.map_err(|e| e.to_string())?;
-        self.verify(archive, key).await
+        res.map_err(|e| AttemptFailure::from_store(e, self.target.instance_metadata.as_deref()))?;
+        self.verify(archive, key)
+            .await
+            .map_err(AttemptFailure::transient)
     }
 
     async fn put(&self, archive: &ClosedArchive, key: &StorePath) -> object_store::Result<()> {
