@@ -119,10 +119,18 @@
 //!   one tick. The next recorder on the same spool
 //!   recovers such files (flagged *recovered* in the footer, and with object metadata
 //!   `calltape-recovered: true` where the store keeps metadata) and uploads them.
-//! - **Broken disk**: a full or unwritable spool never panics or blocks the agent; the session
-//!   degrades (records counted and dropped), the first error is reported once (the
-//!   [`RecorderBuilder::on_error`] callback, [`Session::status`], [`Recorder::health`]), and
-//!   what was written before stays recoverable.
+//! - **Broken or full disk**: a full or unwritable spool never panics or blocks the agent; the
+//!   first error is reported once (the [`RecorderBuilder::on_error`] callback,
+//!   [`Session::status`], [`Recorder::health`]). A session whose spool file cannot be created
+//!   drops and counts what it records and tries again once a second; once the file exists,
+//!   the counts go into the archive (`dropped`, reason `spool_unavailable`). A session whose
+//!   writes fail mid-call stops writing (records counted and dropped; these counts stay in
+//!   its status and finish report, not in the archive) and keeps what was written: a spool
+//!   file holding a valid prefix is never set aside while its recovery fails for an I/O
+//!   reason (a full disk): it stays as `.part` and is recovered and uploaded at the next scan
+//!   (retry interval, [`Recorder::upload_pending`], shutdown, next start) once space is back.
+//!   Only a file without even a valid header is set aside as `.part.unreadable` (an empty one
+//!   is removed).
 //! - **Uploads**: `put` below 8 MiB, multipart above (aborted on failure), exponential backoff
 //!   within the upload deadline; the spool copy is deleted only after the object is verified
 //!   (HEAD size, and the last 256 KiB — footer, index and summary — compared by CRC32C). When

@@ -299,6 +299,9 @@ pub(crate) struct SessionCore {
     pub dropped_records_total: AtomicU64,
     /// The spool file failed: records are counted and dropped at once.
     pub degraded: AtomicBool,
+    /// The spool file could not be created yet: records still reach the writer, which
+    /// counts and drops them until it can create the file.
+    pub waiting_for_spool: AtomicBool,
     pub state: std::sync::atomic::AtomicU8,
     /// Messages accepted by the queues.
     pub enqueued: AtomicU64,
@@ -354,6 +357,7 @@ impl SessionCore {
             dropped_records_pending: AtomicU64::new(0),
             dropped_records_total: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
+            waiting_for_spool: AtomicBool::new(false),
             state: std::sync::atomic::AtomicU8::new(STATE_RECORDING),
             enqueued: AtomicU64::new(0),
             records_written: AtomicU64::new(0),

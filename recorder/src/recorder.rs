@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
-use calltape_format::{recover_in_place, AudioCodec, Header, Track};
+use calltape_format::{recover_in_place, AudioCodec, FormatError, Header, Track};
 use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
@@ -595,8 +595,22 @@ fn recover_parts(dir: &Path, live: &HashSet<String>) -> Vec<String> {
                     problems.push(format!("cannot rename recovered {}: {e}", part.display()));
                 }
             }
+            Err(FormatError::Io(e)) => {
+                // e.g. the disk is still full: the valid prefix stays, recovery is tried
+                // again at the next scan (retry interval, upload_pending, next start)
+                problems.push(format!(
+                    "cannot recover spool file {} now ({e}); it stays and is recovered at the \
+                     next scan",
+                    part.display()
+                ));
+            }
+            Err(e) if std::fs::metadata(&part).is_ok_and(|m| m.len() == 0) => {
+                // created, but not even a header was written: nothing to keep
+                let _ = std::fs::remove_file(&part);
+                problems.push(format!("removed empty spool file {} ({e})", part.display()));
+            }
             Err(e) => {
-                // nothing readable (e.g. killed before the header was written): set it aside
+                // no valid archive prefix at all: set it aside for inspection
                 let aside = part.with_extension("part.unreadable");
                 let _ = std::fs::rename(&part, &aside);
                 problems.push(format!(
