@@ -317,7 +317,8 @@ impl RecorderBuilder {
     }
 
     /// Masks phone numbers, e-mail addresses and card numbers (Luhn-checked) as `[PHONE]`,
-    /// `[EMAIL]`, `[CARD]` before anything is written. Off by default.
+    /// `[EMAIL]`, `[CARD]` before anything is written, in text, JSON keys and integers. Off by
+    /// default. [`Redactor`] lists exactly which fields are covered and which are not.
     pub fn redact_pii(mut self, yes: bool) -> Self {
         self.redact_pii = yes;
         self

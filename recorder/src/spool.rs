@@ -158,8 +158,9 @@ impl SpoolWriter {
     pub(crate) fn open(
         settings: Arc<SpoolSettings>,
         core: Arc<SessionCore>,
-        header: Header,
+        mut header: Header,
     ) -> Self {
+        settings.redactor.redact_header(&mut header);
         let part_path = settings.dir.join(format!("{}{PART_SUFFIX}", core.id));
         let placers = core
             .tracks
