@@ -19,6 +19,7 @@ use crate::keys::KeyLayout;
 use crate::recorder::Recorder;
 use crate::redact::{RedactionRule, Redactor};
 use crate::report::{Issue, IssueFn};
+use crate::stale_uploads::StaleUploads;
 
 /// How failed uploads are retried: exponential backoff between whole-upload attempts, all
 /// within the upload deadline.
@@ -146,6 +147,8 @@ pub(crate) struct StoreTarget {
     /// For an S3 store without configured credentials: the instance metadata endpoint it
     /// asks for them. A failure there means "no credentials found".
     pub instance_metadata: Option<String>,
+    /// For S3: finds and aborts this recorder's stale multipart uploads.
+    pub stale_uploads: Option<Arc<StaleUploads>>,
 }
 
 /// Most writer threads started by default (fewer on machines with fewer CPUs).
@@ -441,6 +444,7 @@ fn resolve(
                 attributes,
                 display: "custom store".into(),
                 instance_metadata: None,
+                stale_uploads: None,
             })
         }
         Some(Destination::Url { url, .. }) if url.is_empty() => {
@@ -474,6 +478,7 @@ fn resolve(
         }};
     }
     let mut instance_metadata = None;
+    let mut stale_uploads = None;
     let (store, prefix, attributes): (Arc<dyn ObjectStore>, String, bool) = match scheme {
         ObjectStoreScheme::Local => {
             let dir = parsed
@@ -491,7 +496,9 @@ fn resolve(
                 .with_retry(rc);
             let b = with_options!(b, object_store::aws::AmazonS3ConfigKey);
             instance_metadata = s3_instance_metadata(&b);
-            (Arc::new(b.build().map_err(store_err)?), prefix, true)
+            let s3 = Arc::new(b.build().map_err(store_err)?);
+            stale_uploads = Some(Arc::new(StaleUploads::new(s3.clone(), &prefix)));
+            (s3, prefix, true)
         }
         ObjectStoreScheme::GoogleCloudStorage => {
             let b = GoogleCloudStorageBuilder::from_env()
@@ -523,6 +530,7 @@ fn resolve(
         attributes,
         display: url,
         instance_metadata,
+        stale_uploads,
     })
 }
 

@@ -138,8 +138,15 @@
 //!   [`Recorder::upload_pending`] or the next start. Key layout: `prefix/YYYY/MM/DD/<id>.calltape`
 //!   (UTC session start) by default, see [`KeyLayout`]. An object never appears half written:
 //!   a multipart upload is only completed whole. If the store goes down mid-upload, the abort
-//!   fails too and the store keeps the parts already sent until a later abort or a bucket
-//!   lifecycle rule (S3: `AbortIncompleteMultipartUpload`) removes them; set one on the bucket.
+//!   fails too and the store keeps the parts already sent. On S3 the recorder cleans up its
+//!   own: after an archive is uploaded whole it aborts every other incomplete upload of that
+//!   key (earlier attempts, including one whose "create" response was lost), and at start it
+//!   aborts the incomplete uploads of archive keys (`*.calltape`) under its prefix that are
+//!   older than the upload deadline (no live upload of a recorder with the same settings is).
+//!   Keys outside the prefix are never touched. Second line of defence: a bucket lifecycle
+//!   rule, e.g. `{"Rules": [{"ID": "calltape-incomplete-uploads", "Status": "Enabled",
+//!   "Filter": {"Prefix": "<prefix>/"}, "AbortIncompleteMultipartUpload":
+//!   {"DaysAfterInitiation": 1}}]}` (`aws s3api put-bucket-lifecycle-configuration`).
 //! - **Session ids**: 1–128 bytes of `[A-Za-z0-9._:-]`, no `..` ([`validate_session_id`]).
 //!
 //! With the `tracing` feature, `Recorder::tracing_layer()` puts log events of a session's
@@ -157,6 +164,7 @@ mod report;
 mod session;
 mod session_id;
 mod spool;
+mod stale_uploads;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 mod upload;

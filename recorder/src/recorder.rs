@@ -25,6 +25,7 @@ use crate::spool::{
     free_archive_path, rename_durable, Closed, ClosedArchive, SpoolSettings, ARCHIVE_SUFFIX,
     PART_SUFFIX,
 };
+use crate::stale_uploads::Which;
 use crate::upload::Uploader;
 use crate::writer::{NewSession, OnClosed, WriterPool};
 
@@ -232,6 +233,20 @@ impl Recorder {
                     recorder.shared.report_issue(None, p);
                 }
             }
+        }
+        if let Some(stale) = recorder.shared.uploader.target.stale_uploads.clone() {
+            // multipart uploads older than the upload deadline belong to no live upload
+            let (weak, age) = (
+                Arc::downgrade(&recorder.shared),
+                recorder.shared.config.upload_deadline,
+            );
+            recorder.shared.runtime.spawn(async move {
+                if let Err(e) = stale.abort(Which::OlderThan(age)).await {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.report_issue(None, e);
+                    }
+                }
+            });
         }
         if recorder.shared.config.upload_on_start {
             let r = recorder.clone();

@@ -25,6 +25,7 @@ use crate::deadline::instant_after;
 use crate::keys::KeyLayout;
 use crate::report::{UploadOutcome, UploadReport};
 use crate::spool::ClosedArchive;
+use crate::stale_uploads::Which;
 use crate::upload_failure::AttemptFailure;
 
 /// Bytes of the tail compared after upload.
@@ -117,6 +118,9 @@ impl Uploader {
         };
         match result {
             Ok(()) => {
+                if archive.len >= self.multipart_threshold {
+                    self.abort_stale_uploads_of(&key).await;
+                }
                 if let Err(e) = std::fs::remove_file(&archive.path) {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         report.outcome = UploadOutcome::InSpool {
@@ -136,6 +140,15 @@ impl Uploader {
             }
         }
         report
+    }
+
+    /// After `key` was uploaded whole: aborts every other incomplete upload of it (earlier
+    /// attempts whose abort failed, or whose creation the recorder never heard back from).
+    /// Best effort: what is left is found by the sweep at start and the lifecycle rule.
+    async fn abort_stale_uploads_of(&self, key: &StorePath) {
+        if let Some(stale) = &self.target.stale_uploads {
+            let _ = stale.abort(Which::Key(key.as_ref())).await;
+        }
     }
 
     fn attributes(&self, recovered: bool) -> Attributes {
