@@ -116,7 +116,10 @@
 //!   (1/8 of the budget) and, if even that overflows, are counted (`dropped`, unit `records`).
 //! - **Crashes**: closed chunks are on disk (and `sync_data`'d by default, once per file per
 //!   writer tick); a kill at any moment loses at most the flush interval (default 1 s) plus
-//!   one tick. The next recorder on the same spool
+//!   one writer tick (a tenth of the flush interval, 5–50 ms) plus the time the writer
+//!   thread waits for a CPU and the disk's sync takes: a chunk closes on the first tick after
+//!   its end, not at its end. Measured on a loaded 2-core VM (issue 17): up to 1.27 s in 100
+//!   kills with the default 1 s, so plan for about 1.3 s. The next recorder on the same spool
 //!   recovers such files (flagged *recovered* in the footer, and with object metadata
 //!   `calltape-recovered: true` where the store keeps metadata) and uploads them.
 //! - **Broken or full disk**: a full or unwritable spool never panics or blocks the agent; the
