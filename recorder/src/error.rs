@@ -55,6 +55,12 @@ pub enum RecorderError {
     #[error("the recorder is shutting down and takes no new sessions")]
     ShuttingDown,
 
+    #[error("invalid setting {setting}: {reason}")]
+    InvalidSetting {
+        setting: &'static str,
+        reason: String,
+    },
+
     #[error("invalid redaction rule {pattern:?}: {source}")]
     InvalidRedactionRule {
         pattern: String,

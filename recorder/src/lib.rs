@@ -116,13 +116,24 @@
 //!   (1/8 of the budget) and, if even that overflows, are counted (`dropped`, unit `records`).
 //! - **Crashes**: closed chunks are on disk (and `sync_data`'d by default, once per file per
 //!   writer tick); a kill at any moment loses at most the flush interval (default 1 s) plus
-//!   one tick. The next recorder on the same spool
+//!   one writer tick (a tenth of the flush interval, 5–50 ms) plus the time the writer
+//!   thread waits for a CPU and the disk's sync takes: a chunk closes on the first tick after
+//!   its end, not at its end. Measured on a loaded 2-core VM (issue 17): up to 1.27 s in 100
+//!   kills with the default 1 s, so plan for about 1.3 s. The next recorder on the same spool
 //!   recovers such files (flagged *recovered* in the footer, and with object metadata
 //!   `calltape-recovered: true` where the store keeps metadata) and uploads them.
-//! - **Broken disk**: a full or unwritable spool never panics or blocks the agent; the session
-//!   degrades (records counted and dropped), the first error is reported once (the
-//!   [`RecorderBuilder::on_error`] callback, [`Session::status`], [`Recorder::health`]), and
-//!   what was written before stays recoverable.
+//! - **Broken or full disk**: a full or unwritable spool never panics or blocks the agent; the
+//!   first error is reported once (the [`RecorderBuilder::on_error`] callback,
+//!   [`Session::status`], [`Recorder::health`]). A session whose spool file cannot be created
+//!   drops and counts what it records and tries again once a second; once the file exists,
+//!   the counts go into the archive (`dropped`, reason `spool_unavailable`). A session whose
+//!   writes fail mid-call stops writing (records counted and dropped; these counts stay in
+//!   its status and finish report, not in the archive) and keeps what was written: a spool
+//!   file holding a valid prefix is never set aside while its recovery fails for an I/O
+//!   reason (a full disk): it stays as `.part` and is recovered and uploaded at the next scan
+//!   (retry interval, [`Recorder::upload_pending`], shutdown, next start) once space is back.
+//!   Only a file without even a valid header is set aside as `.part.unreadable` (an empty one
+//!   is removed).
 //! - **Uploads**: `put` below 8 MiB, multipart above (aborted on failure), exponential backoff
 //!   within the upload deadline; the spool copy is deleted only after the object is verified
 //!   (HEAD size, and the last 256 KiB — footer, index and summary — compared by CRC32C). When
@@ -130,8 +141,15 @@
 //!   [`Recorder::upload_pending`] or the next start. Key layout: `prefix/YYYY/MM/DD/<id>.calltape`
 //!   (UTC session start) by default, see [`KeyLayout`]. An object never appears half written:
 //!   a multipart upload is only completed whole. If the store goes down mid-upload, the abort
-//!   fails too and the store keeps the parts already sent until a later abort or a bucket
-//!   lifecycle rule (S3: `AbortIncompleteMultipartUpload`) removes them; set one on the bucket.
+//!   fails too and the store keeps the parts already sent. On S3 the recorder cleans up its
+//!   own: after an archive is uploaded whole it aborts every other incomplete upload of that
+//!   key (earlier attempts, including one whose "create" response was lost), and at start it
+//!   aborts the incomplete uploads of archive keys (`*.calltape`) under its prefix that are
+//!   older than the upload deadline (no live upload of a recorder with the same settings is).
+//!   Keys outside the prefix are never touched. Second line of defence: a bucket lifecycle
+//!   rule, e.g. `{"Rules": [{"ID": "calltape-incomplete-uploads", "Status": "Enabled",
+//!   "Filter": {"Prefix": "<prefix>/"}, "AbortIncompleteMultipartUpload":
+//!   {"DaysAfterInitiation": 1}}]}` (`aws s3api put-bucket-lifecycle-configuration`).
 //! - **Session ids**: 1–128 bytes of `[A-Za-z0-9._:-]`, no `..` ([`validate_session_id`]).
 //!
 //! With the `tracing` feature, `Recorder::tracing_layer()` puts log events of a session's
@@ -139,6 +157,7 @@
 
 mod clock;
 mod config;
+mod deadline;
 mod error;
 mod keys;
 mod queue;
@@ -148,9 +167,11 @@ mod report;
 mod session;
 mod session_id;
 mod spool;
+mod stale_uploads;
 #[cfg(feature = "tracing")]
 pub mod tracing_layer;
 mod upload;
+mod upload_failure;
 mod writer;
 
 pub use calltape_format::{

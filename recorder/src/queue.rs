@@ -299,6 +299,9 @@ pub(crate) struct SessionCore {
     pub dropped_records_total: AtomicU64,
     /// The spool file failed: records are counted and dropped at once.
     pub degraded: AtomicBool,
+    /// The spool file could not be created yet: records still reach the writer, which
+    /// counts and drops them until it can create the file.
+    pub waiting_for_spool: AtomicBool,
     pub state: std::sync::atomic::AtomicU8,
     /// Messages accepted by the queues.
     pub enqueued: AtomicU64,
@@ -314,6 +317,9 @@ pub(crate) struct SessionCore {
     pub default_end_reason: Mutex<Option<String>>,
     /// Set once the archive is closed and uploaded (or left in the spool).
     pub report: watch::Sender<Option<FinishReport>>,
+    /// When the session was asked to finish (or lost its last handle): the upload deadline
+    /// counts from here, not from when an upload slot frees up.
+    pub finish_requested: OnceLock<tokio::time::Instant>,
 }
 
 impl SessionCore {
@@ -325,11 +331,13 @@ impl SessionCore {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        self.finish_requested.get_or_init(tokio::time::Instant::now);
         self.queue.nudge(true);
     }
 
     /// The last `Session` handle is gone: tells the writer at once.
     pub(crate) fn detach(&self) {
+        self.finish_requested.get_or_init(tokio::time::Instant::now);
         self.detached.store(true, Ordering::Release);
         self.queue.nudge(true);
     }
@@ -349,6 +357,7 @@ impl SessionCore {
             dropped_records_pending: AtomicU64::new(0),
             dropped_records_total: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
+            waiting_for_spool: AtomicBool::new(false),
             state: std::sync::atomic::AtomicU8::new(STATE_RECORDING),
             enqueued: AtomicU64::new(0),
             records_written: AtomicU64::new(0),
@@ -358,6 +367,7 @@ impl SessionCore {
             detached: AtomicBool::new(false),
             default_end_reason: Mutex::new(None),
             report: watch::Sender::new(None),
+            finish_requested: OnceLock::new(),
         }
     }
 

@@ -8,13 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
-use calltape_format::{recover_in_place, AudioCodec, Header, Track};
+use calltape_format::{recover_in_place, AudioCodec, FormatError, Header, Track};
 use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::clock::SessionClock;
 use crate::config::{Config, RecorderBuilder, StoreTarget};
+use crate::deadline::{from_now, instant_after};
 use crate::error::RecorderError;
 use crate::queue::{Budget, SessionCore, SessionQueue, TrackSlot, STATE_FINISHED, STATE_RECORDING};
 use crate::report::{FinishReport, Health, Issues, ShutdownReport, UploadOutcome, UploadReport};
@@ -24,6 +25,7 @@ use crate::spool::{
     free_archive_path, rename_durable, Closed, ClosedArchive, SpoolSettings, ARCHIVE_SUFFIX,
     PART_SUFFIX,
 };
+use crate::stale_uploads::Which;
 use crate::upload::Uploader;
 use crate::writer::{NewSession, OnClosed, WriterPool};
 
@@ -62,8 +64,10 @@ impl Shared {
         self.issues.report(session_id, message);
     }
 
-    fn upload_deadline(&self) -> Instant {
-        let own = Instant::now() + self.config.upload_deadline;
+    /// The deadline of an upload asked for at `asked` (a session's `finish()`, or a scan of
+    /// the spool): the upload deadline from then, or the shutdown deadline if earlier.
+    fn upload_deadline(&self, asked: Instant) -> Instant {
+        let own = instant_after(asked, self.config.upload_deadline);
         match *lock(&self.shutdown_deadline) {
             Some(d) => own.min(d),
             None => own,
@@ -72,17 +76,51 @@ impl Shared {
 
     /// Uploads one closed archive unless another task already is. `known` is the archive as
     /// its writer described it on closing; without it, the archive's tail is read back.
-    async fn upload_path(&self, path: &Path, known: Option<ClosedArchive>) -> Option<UploadReport> {
+    /// `asked` is when the upload was asked for; its deadline counts from then, waiting for
+    /// an upload slot included.
+    async fn upload_path(
+        &self,
+        path: &Path,
+        known: Option<ClosedArchive>,
+        asked: Instant,
+    ) -> Option<UploadReport> {
         if !lock(&self.inflight).insert(path.to_path_buf()) {
             return None;
         }
-        let report = self.upload_claimed(path, known).await;
+        let report = self.upload_claimed(path, known, asked).await;
         lock(&self.inflight).remove(path);
         Some(report)
     }
 
-    async fn upload_claimed(&self, path: &Path, known: Option<ClosedArchive>) -> UploadReport {
-        let _slot = self.upload_slots.acquire().await;
+    async fn upload_claimed(
+        &self,
+        path: &Path,
+        known: Option<ClosedArchive>,
+        asked: Instant,
+    ) -> UploadReport {
+        let deadline = self.upload_deadline(asked);
+        let _slot = match tokio::time::timeout_at(deadline, self.upload_slots.acquire()).await {
+            Ok(slot) => slot,
+            Err(_) => {
+                let id = known
+                    .as_ref()
+                    .map(|a| a.header().session_id.clone())
+                    .unwrap_or_default();
+                return UploadReport {
+                    session_id: id,
+                    key: String::new(),
+                    bytes: known.as_ref().map_or(0, |a| a.len),
+                    recovered: known.as_ref().is_some_and(|a| a.recovered),
+                    outcome: UploadOutcome::InSpool {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "upload deadline passed while {UPLOAD_SLOTS} other uploads were \
+                             running; it is retried later"
+                        ),
+                    },
+                };
+            }
+        };
         let opened = match known {
             Some(archive) => Ok(archive),
             None => {
@@ -93,7 +131,7 @@ impl Shared {
             }
         };
         let report = match opened {
-            Ok(archive) => self.uploader.upload(&archive, self.upload_deadline()).await,
+            Ok(archive) => self.uploader.upload(&archive, deadline).await,
             Err(reason) => UploadReport {
                 session_id: String::new(),
                 key: String::new(),
@@ -195,6 +233,20 @@ impl Recorder {
                     recorder.shared.report_issue(None, p);
                 }
             }
+        }
+        if let Some(stale) = recorder.shared.uploader.target.stale_uploads.clone() {
+            // multipart uploads older than the upload deadline belong to no live upload
+            let (weak, age) = (
+                Arc::downgrade(&recorder.shared),
+                recorder.shared.config.upload_deadline,
+            );
+            recorder.shared.runtime.spawn(async move {
+                if let Err(e) = stale.abort(Which::OlderThan(age)).await {
+                    if let Some(shared) = weak.upgrade() {
+                        shared.report_issue(None, e);
+                    }
+                }
+            });
         }
         if recorder.shared.config.upload_on_start {
             let r = recorder.clone();
@@ -390,7 +442,7 @@ impl Recorder {
         }
         let mut reports = Vec::new();
         for path in paths {
-            if let Some(r) = shared.upload_path(&path, None).await {
+            if let Some(r) = shared.upload_path(&path, None, Instant::now()).await {
                 reports.push(r);
             }
         }
@@ -402,7 +454,7 @@ impl Recorder {
     /// `deadline`. What does not make it stays in the spool for the next start.
     pub async fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let shared = &self.shared;
-        let until = Instant::now() + deadline;
+        let until = from_now(deadline);
         shared.closing.store(true, Ordering::Relaxed);
         *lock(&shared.shutdown_deadline) = Some(until);
         let cores: Vec<Arc<SessionCore>> = lock(&shared.sessions)
@@ -456,7 +508,12 @@ async fn finish_session(shared: Arc<Shared>, core: Arc<SessionCore>, closed: Clo
             return publish(&shared, &core, upload);
         }
     };
-    let upload = match shared.upload_path(&path, known).await {
+    let asked = core
+        .finish_requested
+        .get()
+        .copied()
+        .unwrap_or_else(Instant::now);
+    let upload = match shared.upload_path(&path, known, asked).await {
         Some(r) => r,
         None => in_spool(&core, path, "another task is uploading it".into()),
     };
@@ -553,8 +610,22 @@ fn recover_parts(dir: &Path, live: &HashSet<String>) -> Vec<String> {
                     problems.push(format!("cannot rename recovered {}: {e}", part.display()));
                 }
             }
+            Err(FormatError::Io(e)) => {
+                // e.g. the disk is still full: the valid prefix stays, recovery is tried
+                // again at the next scan (retry interval, upload_pending, next start)
+                problems.push(format!(
+                    "cannot recover spool file {} now ({e}); it stays and is recovered at the \
+                     next scan",
+                    part.display()
+                ));
+            }
+            Err(e) if std::fs::metadata(&part).is_ok_and(|m| m.len() == 0) => {
+                // created, but not even a header was written: nothing to keep
+                let _ = std::fs::remove_file(&part);
+                problems.push(format!("removed empty spool file {} ({e})", part.display()));
+            }
             Err(e) => {
-                // nothing readable (e.g. killed before the header was written): set it aside
+                // no valid archive prefix at all: set it aside for inspection
                 let aside = part.with_extension("part.unreadable");
                 let _ = std::fs::rename(&part, &aside);
                 problems.push(format!(

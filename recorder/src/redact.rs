@@ -164,9 +164,23 @@ pub fn luhn_valid(s: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
-/// Applies the configured rules to every text a record carries: transcripts (`text`,
-/// `heard_text`), tool arguments and outputs (every JSON string leaf), state snapshots, event
-/// and record attributes, log messages and fields.
+/// Applies the configured rules to every string and integer a record or header can carry
+/// personal data in. Covered: transcripts (`text`, `heard_text`), tool names, arguments and
+/// outputs, state snapshots and their scope, event names, log targets, messages and fields,
+/// the session end's reason and outcome, every attribute map; in JSON values every string,
+/// every object key and every integer (a card or phone number stored as a JSON number is
+/// replaced by the token, as a string); in the header the tags (keys and values), the
+/// environment, the agent's name and version and the track names.
+///
+/// Not covered (identifiers and fixed vocabularies the reader relies on): the session id
+/// (it names the archive and the object key: never put personal data in it), tool `call_id`s
+/// (they pair a call with its result), stage and usage `model` / `provider`, log `level`,
+/// transcript `language`, `dropped` records, numbers with a fraction, and audio (record a
+/// redacted audio track yourself if speech must not be kept).
+///
+/// Integers go through the same rules as text: one with 9 to 15 digits is masked as a phone
+/// number, so an epoch-seconds timestamp in an attribute is masked too; record times as
+/// RFC 3339 strings or in the record's own time fields, which are not redacted.
 #[derive(Default)]
 pub struct Redactor {
     builtin: Option<Builtin>,
@@ -214,18 +228,64 @@ impl Redactor {
         }
     }
 
-    /// Redacts every string leaf of a JSON value (object keys are kept).
+    /// Redacts every string, object key and integer of a JSON value. An integer the rules
+    /// change becomes the redacted text (a string); two keys that redact to the same text keep
+    /// both values, the later one under `key~2`, `key~3`, ….
     pub fn redact_value(&self, v: &mut Value) {
         match v {
             Value::String(s) => self.redact_string(s),
             Value::Array(a) => a.iter_mut().for_each(|x| self.redact_value(x)),
-            Value::Object(m) => m.values_mut().for_each(|x| self.redact_value(x)),
+            Value::Object(m) => self.redact_map(m),
+            Value::Number(n) if n.is_i64() || n.is_u64() => {
+                let text = n.to_string();
+                if let Cow::Owned(o) = self.redact_str(&text) {
+                    *v = Value::String(o);
+                }
+            }
             _ => {}
         }
     }
 
-    fn redact_map(&self, m: &mut serde_json::Map<String, Value>) {
+    /// Redacts the keys and values of an attribute map.
+    pub fn redact_map(&self, m: &mut serde_json::Map<String, Value>) {
         m.values_mut().for_each(|x| self.redact_value(x));
+        if !m
+            .keys()
+            .any(|k| matches!(self.redact_str(k), Cow::Owned(_)))
+        {
+            return;
+        }
+        let old = std::mem::take(m);
+        for (k, v) in old {
+            let key = self.redact_str(&k).into_owned();
+            let free = if m.contains_key(&key) {
+                (2u32..)
+                    .map(|n| format!("{key}~{n}"))
+                    .find(|c| !m.contains_key(c))
+                    .expect("a free key exists")
+            } else {
+                key
+            };
+            m.insert(free, v);
+        }
+    }
+
+    /// Redacts the header's tags (keys and values), environment, agent and track names.
+    pub fn redact_header(&self, h: &mut calltape_format::Header) {
+        if !self.is_active() {
+            return;
+        }
+        self.redact_map(&mut h.tags);
+        if let Some(e) = &mut h.environment {
+            self.redact_string(e);
+        }
+        self.redact_string(&mut h.agent.name);
+        self.redact_string(&mut h.agent.version);
+        for t in &mut h.tracks {
+            if let Some(n) = &mut t.name {
+                self.redact_string(n);
+            }
+        }
     }
 
     /// Redacts a record in place.
@@ -245,17 +305,26 @@ impl Redactor {
             }
             Record::StageTiming(x) => self.redact_map(&mut x.attributes),
             Record::ToolCall(x) => {
+                self.redact_string(&mut x.name);
                 self.redact_value(&mut x.arguments);
                 self.redact_value(&mut x.output);
                 self.redact_map(&mut x.attributes);
             }
-            Record::StateSnapshot(x) => self.redact_value(&mut x.value),
-            Record::Event(x) => self.redact_map(&mut x.attributes),
+            Record::StateSnapshot(x) => {
+                self.redact_string(&mut x.scope);
+                self.redact_value(&mut x.value);
+            }
+            Record::Event(x) => {
+                self.redact_string(&mut x.name);
+                self.redact_map(&mut x.attributes);
+            }
             Record::Log(x) => {
+                self.redact_string(&mut x.target);
                 self.redact_string(&mut x.message);
                 self.redact_map(&mut x.fields);
             }
             Record::SessionEnd(x) => {
+                self.redact_string(&mut x.reason);
                 if let Some(o) = &mut x.outcome {
                     self.redact_string(o);
                 }
@@ -409,5 +478,28 @@ mod tests {
         };
         assert_eq!(t.text, "I'll mail [EMAIL]");
         assert_eq!(t.heard_text.as_deref(), Some("I'll mail [EMAIL]"));
+    }
+
+    #[test]
+    fn keys_and_integers_are_redacted_and_colliding_keys_keep_both_values() {
+        let r = pii();
+        let mut v = serde_json::json!({
+            "4111111111111111": 1,
+            "5500005555555559": 2,
+            "amount": 12.5,
+            "phone": 2065550142u64,
+            "small": 42
+        });
+        r.redact_value(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "[CARD]": 1,
+                "[CARD]~2": 2,
+                "amount": 12.5,
+                "phone": "[PHONE]",
+                "small": 42
+            })
+        );
     }
 }

@@ -62,7 +62,9 @@ pub enum SessionState {
 pub struct SessionStatus {
     pub session_id: String,
     pub state: SessionState,
-    /// Recording failed (spool unwritable or full): records are now counted and dropped.
+    /// Recording failed (spool unwritable or full): records are now counted and dropped. A
+    /// session whose spool file could not be created is degraded until the writer manages to
+    /// create it (it tries once a second).
     pub degraded: bool,
     /// Records written to the spool archive so far (audio frames included).
     pub records_written: u64,

@@ -390,7 +390,8 @@ pub(crate) fn status_of(core: &SessionCore) -> SessionStatus {
     SessionStatus {
         session_id: core.id.to_string(),
         state,
-        degraded: core.degraded.load(Ordering::Relaxed),
+        degraded: core.degraded.load(Ordering::Relaxed)
+            || core.waiting_for_spool.load(Ordering::Relaxed),
         records_written: core.records_written.load(Ordering::Relaxed),
         dropped_samples: core
             .tracks

@@ -141,7 +141,16 @@ pub(crate) struct SpoolWriter {
     last_taken: u64,
     /// Messages taken off the queue; kept empty between batches so its allocation is reused.
     batch: VecDeque<Msg>,
+    /// The spool file could not be created (a full disk, say): when to try again. Until it
+    /// exists, what the session records is dropped and counted; the counts go into the
+    /// archive as `dropped` records once it does.
+    create_retry_at: Option<std::time::Instant>,
+    /// Something was dropped because there was no spool file to write it to.
+    dropped_without_spool: bool,
 }
+
+/// How long a session whose spool file could not be created waits before trying again.
+const CREATE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl SpoolWriter {
     /// Creates the `.part` file and writes the header. A failure is reported once and leaves a
@@ -149,8 +158,9 @@ impl SpoolWriter {
     pub(crate) fn open(
         settings: Arc<SpoolSettings>,
         core: Arc<SessionCore>,
-        header: Header,
+        mut header: Header,
     ) -> Self {
+        settings.redactor.redact_header(&mut header);
         let part_path = settings.dir.join(format!("{}{PART_SUFFIX}", core.id));
         let placers = core
             .tracks
@@ -171,14 +181,41 @@ impl SpoolWriter {
             unsynced: false,
             last_taken: 0,
             batch: VecDeque::new(),
+            create_retry_at: None,
+            dropped_without_spool: false,
         };
         if let Err(e) = w.create() {
-            w.fail(format!(
-                "cannot create spool file {}: {e}",
-                w.part_path.display()
-            ));
+            let msg = format!(
+                "cannot create spool file {}: {e}; what the session records is dropped and \
+                 counted until it can be created (tried again every {} s)",
+                w.part_path.display(),
+                CREATE_RETRY.as_secs()
+            );
+            if w.core.set_error(msg.clone()) {
+                w.settings.issues.report(Some(&w.core.id), msg);
+            }
+            w.create_retry_at = Some(std::time::Instant::now() + CREATE_RETRY);
+            w.core.waiting_for_spool.store(true, Ordering::Relaxed);
         }
         w
+    }
+
+    /// Tries again to create a spool file that could not be created (due now and then).
+    fn retry_create(&mut self) {
+        let Some(at) = self.create_retry_at else {
+            return;
+        };
+        let now = std::time::Instant::now();
+        if now < at {
+            return;
+        }
+        match self.create() {
+            Ok(()) => {
+                self.create_retry_at = None;
+                self.core.waiting_for_spool.store(false, Ordering::Relaxed);
+            }
+            Err(_) => self.create_retry_at = Some(now + CREATE_RETRY),
+        }
     }
 
     fn create(&mut self) -> Result<(), FormatError> {
@@ -198,9 +235,18 @@ impl SpoolWriter {
             failed: false,
             written: 0,
         };
-        let writer = ArchiveWriter::with_options(out, self.header.clone(), opts)?;
-        self.writer = Some(writer);
-        Ok(())
+        match ArchiveWriter::with_options(out, self.header.clone(), opts) {
+            Ok(writer) => {
+                self.writer = Some(writer);
+                Ok(())
+            }
+            Err(e) => {
+                // not even the header fits: the file holds nothing worth keeping
+                self.lock = None;
+                let _ = std::fs::remove_file(&self.part_path);
+                Err(e)
+            }
+        }
     }
 
     pub(crate) fn core(&self) -> &Arc<SessionCore> {
@@ -294,6 +340,7 @@ impl SpoolWriter {
     /// One batch: takes everything queued, writes it in call order, notes drops, and closes
     /// the chunks the session's clock has passed.
     pub(crate) fn pump(&mut self) {
+        self.retry_create();
         let mut batch = std::mem::take(&mut self.batch);
         self.core.queue.take(&mut batch);
         let taken = batch.len() as u64;
@@ -364,6 +411,7 @@ impl SpoolWriter {
 
     fn control(&mut self, mut rec: TimedRecord) {
         if self.writer.is_none() {
+            self.dropped_without_spool = true;
             self.core.drop_records(1);
             return;
         }
@@ -387,6 +435,8 @@ impl SpoolWriter {
         let channels = usize::from(slot.channels.max(1));
         let frames = (samples.len() / channels) as u64;
         if self.writer.is_none() {
+            self.dropped_without_spool = true;
+            slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
             slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
             return;
         }
@@ -445,6 +495,11 @@ impl SpoolWriter {
         if drops.is_empty() {
             return;
         }
+        let reason = if std::mem::take(&mut self.dropped_without_spool) {
+            "spool_unavailable"
+        } else {
+            "queue_full_or_memory_budget"
+        };
         let now = self.core.clock.now_ns();
         for (what, count, unit) in drops {
             self.write(&TimedRecord::new(
@@ -453,7 +508,7 @@ impl SpoolWriter {
                     what,
                     count,
                     unit: unit.to_string(),
-                    reason: "queue_full_or_memory_budget".to_string(),
+                    reason: reason.to_string(),
                 }),
             ));
         }

@@ -21,9 +21,12 @@ use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
 
 use crate::config::{RetryPolicy, StoreTarget};
+use crate::deadline::instant_after;
 use crate::keys::KeyLayout;
 use crate::report::{UploadOutcome, UploadReport};
 use crate::spool::ClosedArchive;
+use crate::stale_uploads::Which;
+use crate::upload_failure::AttemptFailure;
 
 /// Bytes of the tail compared after upload.
 const VERIFY_TAIL: u64 = 256 * 1024;
@@ -92,17 +95,20 @@ impl Uploader {
         report.key = key.to_string();
         let mut attempt = 0u32;
         let result = loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             let res = tokio::time::timeout_at(deadline, self.attempt(archive, &key)).await;
             let err = match res {
                 Ok(Ok(())) => break Ok(()),
-                Ok(Err(e)) => e,
+                Ok(Err(e)) if e.permanent => {
+                    break Err(format!("{} (attempt {attempt}; not retried)", e.message))
+                }
+                Ok(Err(e)) => e.message,
                 Err(_) => break Err(format!("upload deadline passed (attempt {attempt})")),
             };
             if attempt >= self.retry.max_attempts.max(1) {
                 break Err(format!("{err} (after {attempt} attempts)"));
             }
-            let wake = Instant::now() + self.retry.backoff(attempt);
+            let wake = instant_after(Instant::now(), self.retry.backoff(attempt));
             if wake >= deadline {
                 break Err(format!(
                     "{err} (attempt {attempt}; no time left before the deadline)"
@@ -112,6 +118,9 @@ impl Uploader {
         };
         match result {
             Ok(()) => {
+                if archive.len >= self.multipart_threshold {
+                    self.abort_stale_uploads_of(&key).await;
+                }
                 if let Err(e) = std::fs::remove_file(&archive.path) {
                     if e.kind() != std::io::ErrorKind::NotFound {
                         report.outcome = UploadOutcome::InSpool {
@@ -133,6 +142,15 @@ impl Uploader {
         report
     }
 
+    /// After `key` was uploaded whole: aborts every other incomplete upload of it (earlier
+    /// attempts whose abort failed, or whose creation the recorder never heard back from).
+    /// Best effort: what is left is found by the sweep at start and the lifecycle rule.
+    async fn abort_stale_uploads_of(&self, key: &StorePath) {
+        if let Some(stale) = &self.target.stale_uploads {
+            let _ = stale.abort(Which::Key(key.as_ref())).await;
+        }
+    }
+
     fn attributes(&self, recovered: bool) -> Attributes {
         let mut a = Attributes::new();
         if self.attributes.load(Ordering::Relaxed) {
@@ -147,7 +165,11 @@ impl Uploader {
         a
     }
 
-    async fn attempt(&self, archive: &ClosedArchive, key: &StorePath) -> Result<(), String> {
+    async fn attempt(
+        &self,
+        archive: &ClosedArchive,
+        key: &StorePath,
+    ) -> Result<(), AttemptFailure> {
         let res = self.put(archive, key).await;
         let res = match res {
             Err(object_store::Error::NotImplemented { .. })
@@ -159,8 +181,10 @@ impl Uploader {
             }
             r => r,
         };
-        res.map_err(|e| e.to_string())?;
-        self.verify(archive, key).await
+        res.map_err(|e| AttemptFailure::from_store(e, self.target.instance_metadata.as_deref()))?;
+        self.verify(archive, key)
+            .await
+            .map_err(AttemptFailure::transient)
     }
 
     async fn put(&self, archive: &ClosedArchive, key: &StorePath) -> object_store::Result<()> {
