@@ -111,11 +111,25 @@ pub fn report_json(p: &Pending) -> Result<Value, AssembleError> {
             root.insert("timestamp".into(), json!(t as f64 / 1e9));
         }
     }
-    root.insert(
-        "events".into(),
-        Value::Array(p.spans.iter().filter_map(error_event).collect()),
-    );
+    let mut events: Vec<Value> = p.spans.iter().filter_map(error_event).collect();
+    events.extend(close_event(&root));
+    root.insert("events".into(), Value::Array(events));
     Ok(Value::Object(root))
+}
+
+/// The summary's `close_reason` (the `livekit.agent.CloseReason` proto name of the last close
+/// event, e.g. `CR_USER_INITIATED`) as the report's `close` event at the report's timestamp:
+/// the SDK names the enum member after the reason (`task_completed` is `CR_COMPLETED`).
+fn close_event(summary: &Map<String, Value>) -> Option<Value> {
+    let name = summary.get("close_reason")?.as_str()?;
+    let member = name.strip_prefix("CR_")?.to_ascii_lowercase();
+    let reason = match member.as_str() {
+        "completed" => "task_completed".to_string(),
+        "unknown" => return None,
+        _ => member,
+    };
+    let at = summary.get("timestamp").filter(|t| t.is_number())?;
+    Some(json!({"type": "close", "reason": reason, "created_at": at, "error": null}))
 }
 
 /// A span that ended in error, as the report's `error` event.

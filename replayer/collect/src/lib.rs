@@ -23,6 +23,7 @@
 
 pub mod assemble;
 pub mod auth;
+pub mod body_guard;
 pub mod limits;
 pub mod otlp;
 pub mod recording;

@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::assemble::{assemble, Assembled};
 use crate::auth::Credentials;
+use crate::body_guard;
 use crate::limits::Limits;
 use crate::otlp;
 use crate::recording::{self, StagedRecording};
@@ -402,12 +403,22 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
             tracing::warn!(%path, status = r.status().as_u16(), reason = %r, "request refused");
             r.into_response()
         }
-        Ok(()) => {
-            let resp = next.run(req).await;
-            if !resp.status().is_success() {
-                tracing::warn!(%path, status = resp.status().as_u16(), "request refused");
+        Ok((limit, what)) => {
+            let (parts, body) = req.into_parts();
+            let (body, wire) = body_guard::guard(body, limit);
+            let resp = next.run(Request::from_parts(parts, body)).await;
+            if wire.tripped() {
+                // whatever the handler made of the cut-off body, the answer is 413
+                wire.drain().await;
+                let r = Refusal::TooLarge { what, limit };
+                tracing::warn!(%path, status = 413, reason = %r, "request refused");
+                r.into_response()
+            } else {
+                if !resp.status().is_success() {
+                    tracing::warn!(%path, status = resp.status().as_u16(), "request refused");
+                }
+                resp
             }
-            resp
         }
     };
     if !resp.status().is_success() {
@@ -418,7 +429,7 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
 
 /// What can be refused from the headers alone: shutdown, the token, a declared length
 /// over the limit.
-fn check_early(s: &Shared, req: &Request) -> Result<(), Refusal> {
+fn check_early(s: &Shared, req: &Request) -> Result<(u64, &'static str), Refusal> {
     if s.closing.load(Ordering::Relaxed) {
         return Err(Refusal::ShuttingDown);
     }
@@ -444,7 +455,7 @@ fn check_early(s: &Shared, req: &Request) -> Result<(), Refusal> {
     if declared.is_some_and(|n| n > limit) {
         return Err(Refusal::TooLarge { what, limit });
     }
-    Ok(())
+    Ok((limit, what))
 }
 
 async fn healthz(State(s): State<Arc<Shared>>) -> Response {
@@ -480,34 +491,16 @@ async fn otlp_body(s: &Shared, headers: &HeaderMap, body: Body) -> Result<Vec<u8
         )));
     }
     let limit = s.config.limits.otlp_body;
-    let raw: Bytes = match body.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            return Err(if is_length_limit(&e) {
-                Refusal::TooLarge {
-                    what: "the OTLP body",
-                    limit,
-                }
-            } else {
-                Refusal::BadRequest(format!("the body could not be read: {e}"))
-            })
-        }
-    };
+    // past the limit the guard ends the body in an error and `gate` answers 413
+    let raw: Bytes = body
+        .collect()
+        .await
+        .map_err(|e| Refusal::BadRequest(format!("the body could not be read: {e}")))?
+        .to_bytes();
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
     otlp::decompress(&raw, encoding, limit)
-}
-
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = src {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        src = err.source();
-    }
-    false
 }
 
 fn busy(full: Full) -> Refusal {
