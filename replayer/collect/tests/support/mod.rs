@@ -42,8 +42,20 @@ pub struct TestCollector {
 
 impl TestCollector {
     pub async fn start(limits: Limits) -> TestCollector {
-        let dest = tempfile::tempdir().unwrap();
-        let spool = tempfile::tempdir().unwrap();
+        Self::start_in(
+            limits,
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        )
+        .await
+    }
+
+    /// A collector on existing destination and spool folders (a restart).
+    pub async fn start_in(
+        limits: Limits,
+        dest: tempfile::TempDir,
+        spool: tempfile::TempDir,
+    ) -> TestCollector {
         let config = CollectorConfig {
             credentials: Credentials::new(KEY, SECRET),
             destination: format!("file://{}", dest.path().display()),
@@ -68,9 +80,38 @@ impl TestCollector {
         }
     }
 
-    pub async fn stop(mut self) -> StopReport {
+    /// Kills the server as a crash would: no shutdown, nothing finished. Returns the folders.
+    pub async fn crash(mut self) -> (tempfile::TempDir, tempfile::TempDir) {
+        let task = self.task.take().unwrap();
+        task.abort();
+        let _ = task.await;
+        self.stop.take();
+        (self.dest, self.spool)
+    }
+
+    /// Waits (bounded) until an archive lands at the destination; returns its path.
+    pub async fn wait_for_archive(&self) -> std::path::PathBuf {
+        for _ in 0..1200 {
+            let found = files_under(self.dest.path());
+            if let Some(f) = found.into_iter().find(|f| f.ends_with(".calltape")) {
+                return self.dest.path().join(f);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no archive reached the destination within 120 s");
+    }
+
+    pub async fn stop(self) -> StopReport {
+        self.stop_keeping_folders().await.0
+    }
+
+    /// Graceful stop; the destination and spool folders live on with the caller.
+    pub async fn stop_keeping_folders(
+        mut self,
+    ) -> (StopReport, tempfile::TempDir, tempfile::TempDir) {
         let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap().unwrap()
+        let report = self.task.take().unwrap().await.unwrap().unwrap();
+        (report, self.dest, self.spool)
     }
 
     /// POSTs `body` with a Content-Length; returns the status and the response text.
@@ -225,6 +266,18 @@ async fn read_response(r: &mut (impl AsyncReadExt + Unpin)) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not an HTTP response: {text:?}"));
     (status, text)
+}
+
+/// The summary and every record of an archive.
+pub fn read_archive(
+    path: &std::path::Path,
+) -> (calltape_format::Summary, Vec<calltape_format::TimedRecord>) {
+    let mut f = std::fs::File::open(path).unwrap();
+    let archive = calltape_format::open(&mut f).unwrap();
+    let records =
+        calltape_format::read_records(&mut f, &archive, calltape_format::Filter::default())
+            .unwrap();
+    (archive.summary, records)
 }
 
 pub fn body_of(response: &str) -> &str {
