@@ -206,34 +206,17 @@ async fn receive_parts(
                 header = Some(h);
             }
             "chat_history" => {
-                let bytes = read_small(
-                    field,
-                    limits.chat_history_part,
-                    "the `chat_history` part",
-                    limits,
-                )
-                .await?;
-                match serde_json::from_slice::<Value>(&bytes) {
-                    Ok(Value::Object(_)) => {}
-                    Ok(_) => {
-                        return Err(Refusal::BadRequest(
-                            "the `chat_history` part is not a JSON object (expected \
-                             ChatContext.to_dict(): {\"items\": [...]})"
-                                .into(),
-                        ))
-                    }
-                    Err(e) => {
-                        return Err(Refusal::BadRequest(format!(
-                            "the `chat_history` part is not valid JSON: {e}"
-                        )))
-                    }
-                }
-                write_file(&staging.join(CHAT_FILE), &bytes).await?;
+                // to disk, like the audio: a few hundred uploads at once must not hold their
+                // transcripts in memory
+                let path = staging.join(CHAT_FILE);
+                let part = (limits.chat_history_part, "the `chat_history` part");
+                stream_to_file(field, &path, limits, Some(part)).await?;
+                check_json_object(&path).await?;
                 has_chat = true;
             }
             "audio" => {
                 let path = staging.join(AUDIO_FILE);
-                let n = stream_to_file(field, &path, limits).await?;
+                let n = stream_to_file(field, &path, limits, None).await?;
                 if n > 0 {
                     check_ogg(&path).await?;
                     has_audio = true;
@@ -294,10 +277,12 @@ async fn read_small(
     Ok(out)
 }
 
+/// Streams a part to `path`; `part_limit` bounds it below the whole body's limit.
 async fn stream_to_file(
     mut field: Field<'_>,
     path: &Path,
     limits: &Limits,
+    part_limit: Option<(u64, &'static str)>,
 ) -> Result<u64, Refusal> {
     let io = |e: std::io::Error| Refusal::Internal(format!("writing {}: {e}", path.display()));
     let mut file = tokio::fs::File::create(path).await.map_err(io)?;
@@ -308,6 +293,9 @@ async fn stream_to_file(
         .map_err(|e| multipart_refusal(e, limits))?
     {
         n += chunk.len() as u64;
+        if let Some((limit, what)) = part_limit.filter(|(l, _)| n > *l) {
+            return Err(Refusal::TooLarge { what, limit });
+        }
         file.write_all(&chunk).await.map_err(io)?;
     }
     file.sync_all().await.map_err(io)?;
@@ -319,6 +307,38 @@ async fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Refusal> {
     let mut file = tokio::fs::File::create(path).await.map_err(io)?;
     file.write_all(bytes).await.map_err(io)?;
     file.sync_all().await.map_err(io)
+}
+
+/// The chat history must be one JSON object (`ChatContext.to_dict()`); checked without
+/// building it in memory.
+async fn check_json_object(path: &Path) -> Result<(), Refusal> {
+    let p = path.to_path_buf();
+    let checked = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        let file = std::fs::File::open(&p).map_err(|e| e.to_string())?;
+        let mut reader = std::io::BufReader::new(file);
+        let first = loop {
+            let buf = std::io::BufRead::fill_buf(&mut reader).map_err(|e| e.to_string())?;
+            match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+                Some(i) => break Some(buf[i]),
+                None if buf.is_empty() => break None,
+                None => {
+                    let n = buf.len();
+                    std::io::BufRead::consume(&mut reader, n);
+                }
+            }
+        };
+        if first != Some(b'{') {
+            return Err("it is not a JSON object (expected ChatContext.to_dict(): \
+                        {\"items\": [...]})"
+                .into());
+        }
+        serde_json::from_reader::<_, serde::de::IgnoredAny>(reader)
+            .map(|_| ())
+            .map_err(|e| format!("it is not valid JSON: {e}"))
+    })
+    .await
+    .map_err(|e| Refusal::Internal(format!("checking the chat history: {e}")))?;
+    checked.map_err(|why| Refusal::BadRequest(format!("the `chat_history` part: {why}")))
 }
 
 /// The audio part must open as Ogg Opus (damage further in becomes archive warnings).
