@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -38,10 +39,11 @@ WAIT_S = 120  # bound on waiting for the collector (debug builds decode Opus slo
 class Collector:
     """`calltape collect` as a subprocess, its --json status lines read on a thread."""
 
-    def __init__(self, calltape_bin: str, destination: str, spool: Path, env: dict[str, str]):
+    def __init__(self, calltape_bin: str, destination: str, spool: Path, env: dict[str, str],
+                 extra: tuple[str, ...] = ()):
         self.proc = subprocess.Popen(
             [calltape_bin, "collect", "--listen", "127.0.0.1:0", "--destination", destination,
-             "--spool", str(spool), "--json", "--linger", "2"],
+             "--spool", str(spool), "--json", "--linger", "2", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, **env, "LIVEKIT_API_KEY": API_KEY, "LIVEKIT_API_SECRET": API_SECRET},
         )
@@ -203,3 +205,35 @@ def test_wrong_secret_is_refused_and_nothing_is_written(calltape_bin: str, tmp_p
     assert stopped["sessions_written"] == 0
     assert not any(dest.rglob("*")), "nothing may be stored for a refused agent"
     assert not any((spool / "collect-inbox").iterdir())
+
+
+def test_a_full_collector_answers_with_the_retry_hint_livekit_reads(calltape_bin: str, tmp_path: Path) -> None:
+    from livekit import api
+    from livekit.agents.telemetry.traces import _parse_retry_delay
+
+    c = Collector(calltape_bin, f"file://{tmp_path / 'dest'}", tmp_path / "spool", {},
+                  extra=("--max-sessions", "0"))
+    try:
+        token = (api.AccessToken(API_KEY, API_SECRET)
+                 .with_observability_grants(api.ObservabilityGrants(write=True)).to_jwt())
+        from livekit.protocol import metrics as proto_metrics
+
+        header = proto_metrics.MetricsRecordingHeader(job_id="AJ_busy", room_id="RM_busy")
+        boundary = "b0undary"
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"header\"; "
+                f"filename=\"header.binpb\"\r\nContent-Type: application/protobuf\r\n\r\n").encode()
+        body += header.SerializeToString() + f"\r\n--{boundary}--\r\n".encode()
+        req = urllib.request.Request(
+            f"{c.url}/observability/recordings/v0", data=body, method="POST",
+            headers={"Authorization": f"Bearer {token}",
+                     "Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(req, timeout=30)
+        assert refused.value.code == 503
+        assert refused.value.headers["Retry-After"] == "10"
+        # livekit-agents' own parser finds the delay, so its uploader retries
+        assert _parse_retry_delay(refused.value.read()) == 10.0
+        assert c.health()["open_sessions"] == 0
+    finally:
+        c.stop()
