@@ -114,6 +114,8 @@ pub async fn receive(
         std::process::id(),
         STAGING.fetch_add(1, Ordering::Relaxed)
     ));
+    // removes the folder if this future is dropped half way (client gone, timeout, shutdown)
+    let mut cleanup = RemoveOnDrop(Some(staging.clone()));
     let result = async {
         tokio::fs::create_dir_all(&staging)
             .await
@@ -136,6 +138,7 @@ pub async fn receive(
                     dir.display()
                 )));
             }
+            cleanup.0 = None;
             sync_dir(inbox).await;
             Ok(StagedRecording {
                 session_id,
@@ -148,6 +151,17 @@ pub async fn receive(
         Err(e) => {
             let _ = tokio::fs::remove_dir_all(&staging).await;
             Err(e)
+        }
+    }
+}
+
+/// A staging folder removed when dropped, unless taken.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
     }
 }

@@ -29,6 +29,8 @@ pub enum Refusal {
         reason: String,
         retry_after: Duration,
     },
+    /// The request took longer than allowed.
+    Timeout(Duration),
     /// The collector failed on its own side (disk): the client should retry later.
     Internal(String),
     ShuttingDown,
@@ -41,6 +43,7 @@ impl Refusal {
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
             Refusal::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Refusal::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Refusal::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             Refusal::Busy { .. } | Refusal::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Refusal::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -59,6 +62,11 @@ impl std::fmt::Display for Refusal {
             ),
             Refusal::UnsupportedMedia(m) => write!(f, "unsupported media type: {m}"),
             Refusal::Busy { reason, .. } => write!(f, "busy: {reason}; retry later"),
+            Refusal::Timeout(d) => write!(
+                f,
+                "the request took longer than {} s; nothing of it was kept",
+                d.as_secs()
+            ),
             Refusal::Internal(m) => write!(f, "collector error: {m}; retry later"),
             Refusal::ShuttingDown => write!(f, "the collector is shutting down; retry later"),
         }

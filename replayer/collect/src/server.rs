@@ -44,6 +44,10 @@ const INBOX: &str = "collect-inbox";
 /// How often due sessions and failed uploads are looked at.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 const RETRY_UPLOADS_EVERY: Duration = Duration::from_secs(60);
+/// Longest a request may take, body included (livekit-agents gives its recording upload
+/// 900 s; a client that stalls longer only holds a connection and a staging folder).
+const RECORDING_TIME: Duration = Duration::from_secs(900);
+const OTLP_TIME: Duration = Duration::from_secs(60);
 
 /// Everything `calltape collect` is started with.
 #[derive(Debug, Clone)]
@@ -398,29 +402,41 @@ async fn gate(State(s): State<Arc<Shared>>, req: Request, next: Next) -> Respons
     Counters::add(&s.counters.requests, 1);
     let path = req.uri().path().to_string();
     let early = check_early(&s, &req);
-    let resp = match early {
-        Err(r) => {
-            tracing::warn!(%path, status = r.status().as_u16(), reason = %r, "request refused");
-            r.into_response()
-        }
-        Ok((limit, what)) => {
-            let (parts, body) = req.into_parts();
-            let (body, wire) = body_guard::guard(body, limit);
-            let resp = next.run(Request::from_parts(parts, body)).await;
-            if wire.tripped() {
-                // whatever the handler made of the cut-off body, the answer is 413
-                wire.drain().await;
-                let r = Refusal::TooLarge { what, limit };
-                tracing::warn!(%path, status = 413, reason = %r, "request refused");
+    let resp =
+        match early {
+            Err(r) => {
+                tracing::warn!(%path, status = r.status().as_u16(), reason = %r, "request refused");
                 r.into_response()
-            } else {
-                if !resp.status().is_success() {
-                    tracing::warn!(%path, status = resp.status().as_u16(), "request refused");
-                }
-                resp
             }
-        }
-    };
+            Ok((limit, what)) => {
+                let (parts, body) = req.into_parts();
+                let (body, wire) = body_guard::guard(body, limit);
+                let budget = if path == RECORDINGS_PATH {
+                    RECORDING_TIME
+                } else {
+                    OTLP_TIME
+                };
+                let resp =
+                    match tokio::time::timeout(budget, next.run(Request::from_parts(parts, body)))
+                        .await
+                    {
+                        Ok(resp) => resp,
+                        Err(_) => Refusal::Timeout(budget).into_response(),
+                    };
+                if wire.tripped() {
+                    // whatever the handler made of the cut-off body, the answer is 413
+                    wire.drain().await;
+                    let r = Refusal::TooLarge { what, limit };
+                    tracing::warn!(%path, status = 413, reason = %r, "request refused");
+                    r.into_response()
+                } else {
+                    if !resp.status().is_success() {
+                        tracing::warn!(%path, status = resp.status().as_u16(), "request refused");
+                    }
+                    resp
+                }
+            }
+        };
     if !resp.status().is_success() {
         Counters::add(&s.counters.refused, 1);
     }

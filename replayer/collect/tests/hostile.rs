@@ -171,3 +171,45 @@ async fn session_ids_that_could_name_a_path_are_refused() {
     assert!(!std::path::Path::new("/etc/evil").exists());
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_mid_upload_leaves_nothing_behind() {
+    use tokio::io::AsyncWriteExt;
+    let c = TestCollector::start(Limits::default()).await;
+    let mut body = part_head("header", "header.binpb", "application/protobuf");
+    body.extend(header("AJ_gone", ""));
+    body.extend(b"\r\n");
+    body.extend(part_head("audio", "recording.ogg", "audio/ogg"));
+    body.extend(vec![7u8; 256 << 10]);
+    let head = format!(
+        "POST {RECORDINGS} HTTP/1.1\r\nHost: {}\r\nContent-Type: {MULTIPART}\r\nContent-Length: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+        c.addr,
+        body.len() + (1 << 20),
+        token(SECRET, 3600, true)
+    );
+    let mut s = tokio::net::TcpStream::connect(c.addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body).await.unwrap();
+    // the upload is being staged...
+    let mut staged = false;
+    for _ in 0..600 {
+        if files_under(c.spool.path())
+            .iter()
+            .any(|f| f.ends_with("header.binpb"))
+        {
+            staged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(staged, "the server never started staging the upload");
+    drop(s);
+    // ...and once the client is gone, the partial upload is removed
+    for _ in 0..600 {
+        if files_under(c.spool.path()).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.assert_healthy_and_empty().await;
+}
