@@ -28,10 +28,12 @@ pub mod limits;
 pub mod otlp;
 pub mod recording;
 pub mod reply;
+pub mod routes;
 pub mod server;
 pub mod sessions;
 pub mod status;
 
 pub use limits::Limits;
+pub use routes::{LOGS_PATH, METRICS_PATH, RECORDINGS_PATH, TRACES_PATH};
 pub use server::{Collector, CollectorConfig};
 pub use status::{StatusEvent, StatusSink};
