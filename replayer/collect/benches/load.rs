@@ -55,7 +55,10 @@ fn serve(dest: &str, spool: &str) {
                 linger: Duration::from_millis(200),
                 ..Limits::default()
             },
-            status: StatusSink { json: false },
+            // LOAD_STATUS=1: the collector's status lines (each session written or failed) on stdout
+            status: StatusSink {
+                json: std::env::var_os("LOAD_STATUS").is_some(),
+            },
             shutdown_deadline: Duration::from_secs(600),
         };
         let collector = Collector::start(config).await.unwrap();
@@ -177,7 +180,11 @@ fn drive(n: usize) {
     drop(child.stdin.take());
     let mut rest = String::new();
     for l in out.lines() {
-        rest.push_str(&l.unwrap());
+        let l = l.unwrap();
+        if l.starts_with('{') && !l.contains("session_written") {
+            eprintln!("{l}");
+        }
+        rest.push_str(&l);
         rest.push(' ');
     }
     let _ = child.wait();

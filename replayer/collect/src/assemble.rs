@@ -24,6 +24,10 @@ use serde_json::{json, Map, Value};
 use crate::otlp::SpanRecord;
 use crate::sessions::{CloseReason, Pending};
 
+/// Suffix of an archive being assembled in the spool (removed at start: its upload is still
+/// staged in the inbox and is assembled again).
+pub const ASSEMBLING: &str = ".calltape.assembling";
+
 /// Name recorded in the header tags (`import_source`).
 pub const SOURCE_NAME: &str = "calltape collect";
 
@@ -235,14 +239,12 @@ fn write_to_spool(
     spool: &Path,
     id: &str,
 ) -> Result<(PathBuf, ImportOutcome), AssembleError> {
-    let part = spool.join(format!("{id}.calltape.part"));
+    let part = spool.join(format!("{id}{ASSEMBLING}"));
     let io = |what, path: &Path| {
         let path = path.display().to_string();
         move |source| AssembleError::Io { what, path, source }
     };
     let file = File::create(&part).map_err(io("creating", &part))?;
-    // held while writing: the recorder recovers only `.part` files nobody holds
-    file.lock().map_err(io("locking", &part))?;
     let result =
         calltape_import::write_archive(call, decoder, BufWriter::with_capacity(1 << 20, file));
     let (out, outcome) = match result {

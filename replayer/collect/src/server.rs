@@ -318,8 +318,20 @@ impl Collector {
         }
     }
 
-    /// Staged recordings left by a previous run become open sessions again.
+    /// Staged recordings left by a previous run become open sessions again; archives it was
+    /// assembling when it stopped are dropped (they are made again from the inbox).
     fn recover_inbox(&self) {
+        if let Ok(rd) = std::fs::read_dir(&self.shared.config.spool) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(crate::assemble::ASSEMBLING))
+                {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
         let Ok(rd) = std::fs::read_dir(&self.shared.inbox) else {
             return;
         };
