@@ -39,6 +39,9 @@ enum Command {
     Diff(cli::diff::Args),
     /// Import a call recorded by LiveKit Agents or Pipecat into a calltape archive.
     Import(cli::import::Args),
+    /// Serve the observability endpoint LiveKit Agents upload to (LIVEKIT_OBSERVABILITY_URL):
+    /// every call becomes an archive in your bucket.
+    Collect(cli::collect::Args),
 }
 
 fn main() {
@@ -67,6 +70,7 @@ fn main() {
             Command::Sql(a) => cli::sql::run(a).await,
             Command::Diff(a) => cli::diff::run(a).await,
             Command::Import(a) => cli::import::run(a).await,
+            Command::Collect(a) => cli::collect::run(a).await,
         }
     });
     match result {
