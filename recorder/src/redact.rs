@@ -180,7 +180,8 @@ pub fn luhn_valid(s: &str) -> bool {
 ///
 /// Integers go through the same rules as text: one with 9 to 15 digits is masked as a phone
 /// number, so an epoch-seconds timestamp in an attribute is masked too; record times as
-/// RFC 3339 strings or in the record's own time fields, which are not redacted.
+/// RFC 3339 strings, in the record's own time fields, or in nanoseconds under a key ending in
+/// `_ns` (integers there are kept: they are the format's times and durations).
 #[derive(Default)]
 pub struct Redactor {
     builtin: Option<Builtin>,
@@ -246,9 +247,16 @@ impl Redactor {
         }
     }
 
-    /// Redacts the keys and values of an attribute map.
+    /// Redacts the keys and values of an attribute map. An integer under a key ending in
+    /// `_ns` is a time or duration in the format's own unit (`reported_e2e_ns`, which the
+    /// latency breakdown reads, is one) and is kept: a second in nanoseconds has the digits of
+    /// a phone number.
     pub fn redact_map(&self, m: &mut serde_json::Map<String, Value>) {
-        m.values_mut().for_each(|x| self.redact_value(x));
+        for (k, x) in m.iter_mut() {
+            if !(k.ends_with("_ns") && (x.is_i64() || x.is_u64())) {
+                self.redact_value(x);
+            }
+        }
         if !m
             .keys()
             .any(|k| matches!(self.redact_str(k), Cow::Owned(_)))
@@ -488,7 +496,9 @@ mod tests {
             "5500005555555559": 2,
             "amount": 12.5,
             "phone": 2065550142u64,
-            "small": 42
+            "small": 42,
+            "reported_e2e_ns": 1_500_000_000u64,
+            "nested": {"waited_ns": 2_065_550_142u64, "callback": 2065550142u64}
         });
         r.redact_value(&mut v);
         assert_eq!(
@@ -498,7 +508,9 @@ mod tests {
                 "[CARD]~2": 2,
                 "amount": 12.5,
                 "phone": "[PHONE]",
-                "small": 42
+                "small": 42,
+                "reported_e2e_ns": 1_500_000_000u64,
+                "nested": {"waited_ns": 2_065_550_142u64, "callback": "[PHONE]"}
             })
         );
     }
