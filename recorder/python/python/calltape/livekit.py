@@ -30,7 +30,7 @@ What is recorded, on the session clock (0 = when ``record`` was called):
   extension) turns it into turns, transcripts (interim and final, with confidence and
   language), stages (eou, stt, llm ttft, tts ttfb, playback), tool calls (arguments, output,
   is_error), interruptions, handoffs, errors, usage per model and the close reason. The
-  mapping table is in ``replayer/import/src/livekit.rs``. This is how a live recording and
+  mapping table is in ``replayer/import/src/livekit/mod.rs``. This is how a live recording and
   an imported report of the same call agree turn by turn.
 
 Audio and state snapshots are recorded as they happen. Each event is dumped once, when it
