@@ -183,6 +183,19 @@ fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
         .collect()
 }
 
+/// A `MetricsFrame`'s fields holding one measurement of `metric` by the service `data` names
+/// (its `processor` and `model`).
+fn metrics(data: &Map<String, Value>, metric: &str, value: Value) -> Map<String, Value> {
+    let get = |k: &str| data.get(k).cloned().unwrap_or(Value::Null);
+    let entry = fields(&[
+        ("processor", get("processor")),
+        ("model", get("model")),
+        ("value", value),
+        ("metric", json!(metric)),
+    ]);
+    fields(&[("data", json!([entry]))])
+}
+
 /// Adds what `line` says to `session`; false when it has no mapping.
 fn convert(line: &Line, t0: i64, session: &mut TailSession) -> bool {
     let m = &line.message;
@@ -268,18 +281,11 @@ fn convert(line: &Line, t0: i64, session: &mut TailSession) -> bool {
             } else {
                 "TTFBMetricsData"
             };
-            let entry = fields(&[
-                ("processor", get("processor")),
-                ("model", get("model")),
-                ("value", seconds),
-                ("metric", json!(metric)),
-            ]);
-            let processor = s("processor").to_string();
             push(
                 at,
                 "MetricsFrame",
-                &processor,
-                fields(&[("data", json!([entry]))]),
+                s("processor"),
+                metrics(&data, metric, seconds),
             );
         }
         "tail-service-usage" => {
@@ -300,18 +306,11 @@ fn convert(line: &Line, t0: i64, session: &mut TailSession) -> bool {
                 ),
                 _ => return false,
             };
-            let entry = fields(&[
-                ("processor", get("processor")),
-                ("model", get("model")),
-                ("value", value),
-                ("metric", json!(metric)),
-            ]);
-            let processor = s("processor").to_string();
             push(
                 at,
                 "MetricsFrame",
-                &processor,
-                fields(&[("data", json!([entry]))]),
+                s("processor"),
+                metrics(&data, metric, value),
             );
         }
         "tail-latency" => {
