@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use calltape_format::{recover_in_place, AudioCodec, FormatError, Header, Track};
 use chrono::{DateTime, SecondsFormat, Utc};
-use tokio::sync::Semaphore;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use crate::clock::SessionClock;
@@ -48,7 +48,8 @@ pub(crate) struct Shared {
     shutdown_deadline: Mutex<Option<Instant>>,
     issues: Arc<Issues>,
     reported_paths: Mutex<HashSet<PathBuf>>,
-    inflight: Mutex<HashSet<PathBuf>>,
+    /// Uploads running, by spool path; each publishes its report for whoever else asked.
+    inflight: Mutex<HashMap<PathBuf, watch::Sender<Option<UploadReport>>>>,
     pending_lock: tokio::sync::Mutex<()>,
     upload_slots: Semaphore,
     runtime: tokio::runtime::Handle,
@@ -74,22 +75,56 @@ impl Shared {
         }
     }
 
-    /// Uploads one closed archive unless another task already is. `known` is the archive as
-    /// its writer described it on closing; without it, the archive's tail is read back.
-    /// `asked` is when the upload was asked for; its deadline counts from then, waiting for
-    /// an upload slot included.
+    /// Whether a closed archive in the spool (`{id}.calltape` or `{id}~N.calltape`) belongs
+    /// to a session of this recorder that has not published its report yet.
+    fn held_by_live_session(&self, path: &Path) -> bool {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            return false;
+        };
+        let stem = name.strip_suffix(ARCHIVE_SUFFIX).unwrap_or(name);
+        let numbered = match stem.rsplit_once('~') {
+            Some((id, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => Some(id),
+            _ => None,
+        };
+        let sessions = lock(&self.sessions);
+        sessions.contains_key(stem) || numbered.is_some_and(|id| sessions.contains_key(id))
+    }
+
+    /// Uploads one closed archive; if another task already is uploading it, waits for that
+    /// upload and returns its report (a session's `finish()` racing a spool scan gets the real
+    /// outcome and key, whichever task did the work). `known` is the archive as its writer
+    /// described it on closing; without it, the archive's tail is read back. `asked` is when
+    /// the upload was asked for; its deadline counts from then, waiting for an upload slot
+    /// included.
     async fn upload_path(
         &self,
         path: &Path,
         known: Option<ClosedArchive>,
         asked: Instant,
-    ) -> Option<UploadReport> {
-        if !lock(&self.inflight).insert(path.to_path_buf()) {
-            return None;
+    ) -> UploadReport {
+        let running = {
+            let mut inflight = lock(&self.inflight);
+            match inflight.get(path) {
+                Some(tx) => Some(tx.subscribe()),
+                None => {
+                    inflight.insert(path.to_path_buf(), watch::channel(None).0);
+                    None
+                }
+            }
+        };
+        if let Some(mut rx) = running {
+            if let Ok(r) = rx.wait_for(Option::is_some).await {
+                if let Some(report) = r.clone() {
+                    return report;
+                }
+            }
+            // the other task ended without a report (it was cancelled): upload it here
+            return Box::pin(self.upload_path(path, known, asked)).await;
         }
+        let claim = InflightClaim { shared: self, path };
         let report = self.upload_claimed(path, known, asked).await;
-        lock(&self.inflight).remove(path);
-        Some(report)
+        claim.release(Some(report.clone()));
+        report
     }
 
     async fn upload_claimed(
@@ -217,7 +252,7 @@ impl Recorder {
             shutdown_deadline: Mutex::new(None),
             issues,
             reported_paths: Mutex::new(HashSet::new()),
-            inflight: Mutex::new(HashSet::new()),
+            inflight: Mutex::new(HashMap::new()),
             pending_lock: tokio::sync::Mutex::new(()),
             upload_slots: Semaphore::new(UPLOAD_SLOTS),
             runtime,
@@ -417,8 +452,8 @@ impl Recorder {
     }
 
     /// Recovers archives left unclosed by a crash and uploads every closed archive waiting in
-    /// the spool (each within the upload deadline). Returns what this run did; archives
-    /// another task is already uploading are skipped.
+    /// the spool (each within the upload deadline). Returns what this run did. The archive of
+    /// a session still finishing is left to that session's `finish()`.
     pub async fn upload_pending(&self) -> Vec<UploadReport> {
         let shared = &self.shared;
         let _one_at_a_time = shared.pending_lock.lock().await;
@@ -442,8 +477,9 @@ impl Recorder {
         }
         let mut reports = Vec::new();
         for path in paths {
-            if let Some(r) = shared.upload_path(&path, None, Instant::now()).await {
-                reports.push(r);
+            // a live session's archive is uploaded by its own finish(), which reports it
+            if !shared.held_by_live_session(&path) {
+                reports.push(shared.upload_path(&path, None, Instant::now()).await);
             }
         }
         reports
@@ -513,10 +549,7 @@ async fn finish_session(shared: Arc<Shared>, core: Arc<SessionCore>, closed: Clo
         .get()
         .copied()
         .unwrap_or_else(Instant::now);
-    let upload = match shared.upload_path(&path, known, asked).await {
-        Some(r) => r,
-        None => in_spool(&core, path, "another task is uploading it".into()),
-    };
+    let upload = shared.upload_path(&path, known, asked).await;
     publish(&shared, &core, upload);
 }
 
@@ -534,6 +567,30 @@ fn publish(shared: &Shared, core: &SessionCore, upload: UploadReport) {
     core.state.store(STATE_FINISHED, Ordering::Release);
     lock(&shared.sessions).remove(&core.id);
     core.report.send_replace(Some(report));
+}
+
+/// One task's claim on uploading a spool path: released with the report for the tasks that
+/// wait on it, or without one if the uploading task is dropped mid-way (they then retry).
+struct InflightClaim<'a> {
+    shared: &'a Shared,
+    path: &'a Path,
+}
+
+impl InflightClaim<'_> {
+    fn release(self, report: Option<UploadReport>) {
+        if let Some(tx) = lock(&self.shared.inflight).remove(self.path) {
+            tx.send_replace(report);
+        }
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for InflightClaim<'_> {
+    fn drop(&mut self) {
+        if let Some(tx) = lock(&self.shared.inflight).remove(self.path) {
+            tx.send_replace(None);
+        }
+    }
 }
 
 fn in_spool(core: &SessionCore, path: PathBuf, reason: String) -> UploadReport {

@@ -303,3 +303,51 @@ async fn a_manual_clock_call_gives_the_same_bytes_however_the_writer_runs() {
         "never waiting changed the bytes"
     );
 }
+
+/// A spool scan (`upload_pending`, as at start-up or from the retry loop) can find a call's
+/// closed archive before the call's own `finish()` uploads it. Whichever task uploads it,
+/// `finish()` reports the real outcome and key, never "in the spool" for a call that was
+/// uploaded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finish_racing_a_spool_scan_reports_the_upload_whichever_task_did_it() {
+    let (dest, spool) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rec = file_recorder(dest.path(), spool.path())
+        .await
+        .build()
+        .await
+        .unwrap();
+    let scanning = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let scanner = {
+        let (rec, scanning) = (rec.clone(), scanning.clone());
+        tokio::spawn(async move {
+            let mut scans = 0u32;
+            while scanning.load(std::sync::atomic::Ordering::Relaxed) {
+                rec.upload_pending().await;
+                scans += 1;
+                tokio::task::yield_now().await;
+            }
+            scans
+        })
+    };
+    let mut finishing = Vec::new();
+    for i in 0..60 {
+        let s = rec.start_session(call_info(&format!("race-{i}"))).unwrap();
+        script(&s);
+        finishing.push(tokio::spawn(s.finish()));
+    }
+    for (i, f) in finishing.into_iter().enumerate() {
+        let report = f.await.unwrap().unwrap();
+        assert_eq!(
+            report.upload.outcome,
+            calltape_recorder::UploadOutcome::Uploaded,
+            "{report:?}"
+        );
+        assert_scripted_call(
+            &uploaded(dest.path(), &report.upload.key),
+            &format!("race-{i}"),
+        );
+    }
+    scanning.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert!(scanner.await.unwrap() > 0);
+    assert!(std::fs::read_dir(spool.path()).unwrap().next().is_none());
+}
