@@ -10,6 +10,7 @@ line per thing it did, with unix times, and exits 0 when done.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import sys
 import time
@@ -43,6 +44,9 @@ class Caller:
         self.pending = bytearray()
         self.bot_voiced_at: float | None = None
         self.bot_started_at: float | None = None
+        #: (unix time, s) how late each 20 ms tick of the microphone woke: this process's own
+        #: scheduling lag, which delays its stamps of what it hears as much
+        self.ticks: collections.deque[tuple[float, float]] = collections.deque(maxlen=1000)
 
     async def mic(self) -> None:
         """Sends 20 ms of audio every 20 ms, on a steady clock."""
@@ -57,6 +61,12 @@ class Caller:
             await self.ws.send(await self.serializer.serialize(frame))
             n += 1
             await asyncio.sleep(max(0.0, start + n * 0.02 - time.monotonic()))
+            self.ticks.append((time.time(), max(0.0, time.monotonic() - (start + n * 0.02))))
+
+    def lag_around(self, t: float) -> float:
+        """The most this process lagged (s) around unix time ``t``: the latest wake-up of a
+        microphone tick within 300 ms before and 100 ms after."""
+        return max((late for at, late in self.ticks if t - 0.3 <= at <= t + 0.1), default=0.0)
 
     async def ear(self) -> None:
         async for message in self.ws:
@@ -108,7 +118,9 @@ async def main(url: str) -> None:
         try:
             t = time.time()
             await caller.bot_speech(0)
-            log("greeting_heard", started=caller.bot_started_at)
+            await asyncio.sleep(0.1)
+            log("greeting_heard", started=caller.bot_started_at,
+                lag=caller.lag_around(caller.bot_started_at))
             await caller.bot_quiet()
             await caller.say(CALLER_LINES[0])
             t = time.time()
@@ -117,8 +129,10 @@ async def main(url: str) -> None:
             await caller.say(CALLER_LINES[1])
             t = time.time()
             await caller.bot_speech(t)
-            log("slow_answer_heard", started=caller.bot_started_at)
-            await asyncio.sleep(BARGE_IN_AFTER)
+            await asyncio.sleep(0.1)
+            log("slow_answer_heard", started=caller.bot_started_at,
+                lag=caller.lag_around(caller.bot_started_at))
+            await asyncio.sleep(BARGE_IN_AFTER - 0.1)
             await caller.say(CALLER_LINES[2])
             t = time.time()
             await caller.bot_speech(t)

@@ -11,7 +11,9 @@ What is recorded, on the session clock (0 = when ``record`` was called):
 
 - audio, both tracks at their native rates, tapped where LiveKit's own RecorderIO taps them:
   ``session.input.audio`` is wrapped (each frame placed at its arrival time minus its
-  duration, kept sample-contiguous within 100 ms of drift, like RecorderIO) and
+  duration, kept sample-contiguous within 100 ms of drift, like RecorderIO; frames that
+  arrive later than that are held until the burst after a stall of the agent's loop catches
+  up, so a stall does not shift the rest of the call) and
   ``session.output.audio`` is wrapped (the frames captured for a playback segment are placed
   when the sink reports them played: ``playback_progressed`` stretches, else the first
   ``playback_position`` seconds from ``playback_started``; so an interrupted segment holds
@@ -73,6 +75,11 @@ __all__ = ["Recording", "record"]
 #: Drift (s) between a frame's arrival-derived time and the end of the run before it, below
 #: which the frame continues the run sample-exactly (LiveKit's RecorderIO uses the same).
 RESYNC_TOLERANCE = 0.1
+#: Arrival (s) over which a user frame must stay late before it counts as a gap in the stream
+#: rather than the burst after a stall of the agent's loop (which catches up in far less).
+STALL_HOLD = 0.3
+#: Most audio (s) held while telling a stall from a gap: a longer backlog is placed as a gap.
+MAX_HELD_SECONDS = 10
 #: Events the report leaves out ("metrics are too noisy", report.py); left out here too.
 SKIPPED_EVENTS = ("metrics_collected",)
 
@@ -159,8 +166,8 @@ class Recording:
             frame = self._convert(track, frame, rate)
             if frame is None:
                 return
-        at = run.place(started_at, frame.samples_per_channel, rate)
-        self.session.audio(track, bytes(frame.data), at=self.ns(at))
+        for at, pcm in run.place(started_at, bytes(frame.data), frame.samples_per_channel, rate):
+            self.session.audio(track, pcm, at=self.ns(at))
 
     def _convert(self, track: str, frame: rtc.AudioFrame, rate: int) -> rtc.AudioFrame | None:
         """``frame`` as mono at the track's ``rate`` (channels averaged, LiveKit's resampler);
@@ -191,17 +198,27 @@ class Recording:
         """The end of a contiguous stretch of ``track``: what a resampler still holds goes
         right after it."""
         rate = self._rates[track]
+        for at, pcm in run.flush(rate):
+            self.session.audio(track, pcm, at=self.ns(at))
         for key in [k for k in self._resamplers if k[0] == track]:
             tail = _joined(self._resamplers.pop(key).flush(), rate)
             if tail is not None and run.start is not None:
-                at = run.place(run.start + run.samples / rate, tail.samples_per_channel, rate)
-                self.session.audio(track, bytes(tail.data), at=self.ns(at))
+                end = run.start + run.samples / rate
+                for at, pcm in run.place(end, bytes(tail.data), tail.samples_per_channel, rate):
+                    self.session.audio(track, pcm, at=self.ns(at))
         run.end()
 
     @property
     def user_audio_resyncs(self) -> int:
-        """Times the user track's contiguous run was restarted (arrival drifted > 100 ms)."""
+        """Times the user track's contiguous run was restarted (a gap in the stream: arrival
+        drifted > 100 ms and stayed)."""
         return self._input_tap._run.resyncs if self._input_tap is not None else 0
+
+    @property
+    def user_audio_stalls(self) -> int:
+        """Stalls of the agent's loop the user track rode out (frames arrived > 100 ms late,
+        then caught up): placed sample-contiguously, as captured."""
+        return self._input_tap._run.stalls if self._input_tap is not None else 0
 
     # -- events -------------------------------------------------------------------------------
 
@@ -346,26 +363,79 @@ class Recording:
 
 class _Run:
     """A contiguous stretch of one track: places frames sample-exactly after each other while
-    their wall times agree within RESYNC_TOLERANCE (a stall of the agent's loop longer than
-    that starts a new run at the late frame's arrival: ``resyncs`` counts them)."""
+    their wall times agree within RESYNC_TOLERANCE; a frame further off starts a new run at
+    its own time (``resyncs`` counts them).
 
-    def __init__(self) -> None:
+    A run clocked by arrival (the user's microphone: its frames carry no capture time) tells
+    a stall of the agent's loop from a real gap before it moves. Frames that arrive late are
+    held: after a stall the backlog comes in a burst, so the lateness shrinks by a frame per
+    frame and the held frames continue the run (``stalls`` counts them); after a gap (the
+    stream stopped, then resumed in real time) the lateness stays, and once the held frames
+    span STALL_HOLD of arrival the run restarts at the first of them."""
+
+    def __init__(self, *, clocked_by_arrival: bool = False) -> None:
         self.start: float | None = None
         self.samples = 0
         self.resyncs = 0
+        self.stalls = 0
+        self._by_arrival = clocked_by_arrival
+        self._held: list[tuple[float, bytes, int]] = []  # (started_at, pcm, samples)
+        self._held_samples = 0
 
-    def place(self, started_at: float, samples: int, rate: int) -> float:
-        expected = None if self.start is None else self.start + self.samples / rate
+    def place(self, started_at: float, pcm: bytes, samples: int,
+              rate: int) -> list[tuple[float, bytes]]:
+        """Where ``pcm`` (``samples`` long, began at wall time ``started_at``) and any frames
+        held before it go: a list of (wall time, pcm), empty while frames are held."""
+        if self.start is not None and (
+            self._held or (self._by_arrival and started_at - self._end(rate) > RESYNC_TOLERANCE)
+        ):
+            return self._hold(started_at, pcm, samples, rate)
+        expected = None if self.start is None else self._end(rate)
         if expected is None or abs(started_at - expected) > RESYNC_TOLERANCE:
             if expected is not None:
                 self.resyncs += 1
             self.start, self.samples = started_at, 0
             expected = started_at
         self.samples += samples
-        return expected
+        return [(expected, pcm)]
+
+    def flush(self, rate: int) -> list[tuple[float, bytes]]:
+        """Frames still held (the stream ended while they were late): placed where they
+        arrived."""
+        return self._release(rate, resync=True) if self._held else []
 
     def end(self) -> None:
         self.start, self.samples = None, 0
+        self._held, self._held_samples = [], 0
+
+    def _end(self, rate: int) -> float:
+        assert self.start is not None
+        return self.start + (self.samples + self._held_samples) / rate
+
+    def _hold(self, started_at: float, pcm: bytes, samples: int,
+              rate: int) -> list[tuple[float, bytes]]:
+        late = started_at - self._end(rate)
+        self._held.append((started_at, pcm, samples))
+        self._held_samples += samples
+        if late <= RESYNC_TOLERANCE:
+            self.stalls += 1
+            return self._release(rate, resync=False)
+        if (started_at - self._held[0][0] >= STALL_HOLD
+                or self._held_samples >= MAX_HELD_SECONDS * rate):
+            return self._release(rate, resync=True)
+        return []
+
+    def _release(self, rate: int, *, resync: bool) -> list[tuple[float, bytes]]:
+        held, self._held, self._held_samples = self._held, [], 0
+        if resync:
+            self.resyncs += 1
+            self.start, self.samples = held[0][0], 0
+        assert self.start is not None
+        out = []
+        for _, pcm, samples in held:
+            out.append((self.start + self.samples / rate, pcm))
+            self.samples += samples
+        return out
 
 
 class _TapInput(lk_io.AudioInput):
@@ -374,7 +444,7 @@ class _TapInput(lk_io.AudioInput):
     def __init__(self, rec: Recording, source: lk_io.AudioInput) -> None:
         super().__init__(label="calltape", source=source)
         self._rec = rec
-        self._run = _Run()
+        self._run = _Run(clocked_by_arrival=True)
         self._tap = rec.guarded("recording user audio", self._record)
 
     def _record(self, frame: rtc.AudioFrame) -> None:
