@@ -148,12 +148,12 @@ fn sample(name: &str) -> Option<std::path::PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../samples/archives")
         .join(format!("{name}.calltape"));
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("note: sample {} missing, skipped", p.display());
-        None
-    }
+    assert!(
+        p.exists(),
+        "sample {} is missing: the samples are committed (samples/archives)",
+        p.display()
+    );
+    Some(p)
 }
 
 fn sample_screen(name: &str, keys: &str) -> Option<String> {
@@ -200,4 +200,26 @@ fn sample_crash_truncated() {
         insta::assert_snapshot!("sample_crash_truncated", s);
         assert!(s.contains("DAMAGED"));
     }
+}
+
+/// The State tab diffs a turn against the one before it. Opening a sample on turn 3 loads
+/// turns 2 and 3; stepping back to turn 2 must load turn 1 too, not wait for it forever.
+#[test]
+fn the_state_diff_of_a_turn_loaded_before_its_previous_one_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/archives/barge_in.calltape");
+    let mut h = Harness::open(path.to_str().unwrap(), options(dir.path()), 120, 40).unwrap();
+    h.settle();
+    assert!(h.screen().contains("▶!   #3"), "{}", h.screen());
+    h.press("4");
+    assert!(h.screen().contains("diff vs turn 2:"), "{}", h.screen());
+    h.press("<BackTab><BackTab>k"); // focus the turns, one up
+    let s = h.screen();
+    assert!(s.contains("▶    #2"), "{s}");
+    assert!(!s.contains("loading turn 1 to diff"), "{s}");
+    assert!(
+        s.contains("(no session snapshot in turn 1 to diff against)")
+            || s.contains("diff vs turn 1:"),
+        "{s}"
+    );
 }

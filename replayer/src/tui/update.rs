@@ -394,6 +394,8 @@ fn tick(app: &mut App, dt: Duration) {
 pub fn on_job(app: &mut App, result: JobResult) {
     match result {
         JobResult::Turns(details) => {
+            // loaded: a later visit asks again for what the cache has dropped since
+            app.requested.turn = None;
             for d in details {
                 app.turn_details.retain(|x| x.turn != d.turn);
                 app.turn_details.push_back(d);
@@ -490,15 +492,19 @@ pub fn request_data(app: &mut App) {
         let turns = &call.archive.summary.turns;
         let t = &turns[i];
         let next = turns.get(i + 1).map(|n| n.start_ns);
-        if app.turn_detail(t.turn).is_none() && app.requested.turn != Some(t.turn) {
-            let mut list = Vec::new();
-            if i > 0 && app.turn_detail(turns[i - 1].turn).is_none() {
-                list.push((turns[i - 1].turn, turns[i - 1].start_ns, Some(t.start_ns)));
-            }
+        // the selected turn and the one before it (the State tab diffs against it): either
+        // can be missing while the other is loaded, e.g. a turn first loaded as the one
+        // before the turn the call opened on
+        let mut list = Vec::new();
+        if i > 0 && app.turn_detail(turns[i - 1].turn).is_none() {
+            list.push((turns[i - 1].turn, turns[i - 1].start_ns, Some(t.start_ns)));
+        }
+        if app.turn_detail(t.turn).is_none() {
             list.push((t.turn, t.start_ns, next));
-            let id = t.turn;
+        }
+        if !list.is_empty() && app.requested.turn != Some(t.turn) {
             app.outbox.push(Job::LoadTurns(list));
-            app.requested.turn = Some(id);
+            app.requested.turn = Some(t.turn);
         }
         if has_audio && app.gap(t.turn).is_none() && app.requested.gap != Some(t.turn) {
             let id = t.turn;
