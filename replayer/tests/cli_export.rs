@@ -371,3 +371,65 @@ fn export_needs_an_output() {
     assert_eq!(code(&out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("--wav"));
 }
+
+/// Checks the Trace Event Format's rule for `X` slices on one thread: each pair nests or
+/// follows, never partly overlaps. Returns how many threads carry slices.
+fn assert_slices_nest_per_thread(events: &[Value]) -> usize {
+    let mut by_tid: HashMap<u64, Vec<(f64, f64, String)>> = HashMap::new();
+    for e in events.iter().filter(|e| e["ph"] == "X") {
+        let (ts, dur) = (e["ts"].as_f64().unwrap(), e["dur"].as_f64().unwrap());
+        by_tid.entry(e["tid"].as_u64().unwrap()).or_default().push((
+            ts,
+            ts + dur,
+            e["name"].as_str().unwrap().to_string(),
+        ));
+    }
+    for (tid, mut slices) in by_tid.clone() {
+        slices.sort_by(|a, b| a.0.total_cmp(&b.0).then(b.1.total_cmp(&a.1)));
+        let mut open: Vec<&(f64, f64, String)> = Vec::new();
+        for s in &slices {
+            while open.last().is_some_and(|o| o.1 <= s.0) {
+                open.pop();
+            }
+            if let Some(parent) = open.last() {
+                assert!(
+                    s.1 <= parent.1,
+                    "tid {tid}: {:?} partly overlaps {:?}",
+                    s,
+                    parent
+                );
+            }
+            open.push(s);
+        }
+    }
+    by_tid.len()
+}
+
+#[test]
+fn perfetto_gives_overlapping_turns_and_stages_their_own_lanes() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/archives");
+    let mut lanes_seen = 0;
+    for name in ["barge_in", "slow_llm", "tool_failure", "misheard"] {
+        let out = dir.path().join(format!("{name}.json"));
+        let input = samples.join(format!("{name}.calltape"));
+        ok(&["export", s(&input), "--perfetto", s(&out)]);
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        let events = v["traceEvents"].as_array().unwrap();
+        assert_slices_nest_per_thread(events);
+        let names: HashMap<u64, String> = events
+            .iter()
+            .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
+            .map(|e| {
+                let name = e["args"]["name"].as_str().unwrap().to_string();
+                (e["tid"].as_u64().unwrap(), name)
+            })
+            .collect();
+        for e in events.iter().filter(|e| e["ph"] == "X") {
+            assert!(names.contains_key(&e["tid"].as_u64().unwrap()), "{e}");
+        }
+        lanes_seen += names.values().filter(|n| n.ends_with(" (2)")).count();
+    }
+    // the interrupted call's turns overlap: its turns track needed a second lane
+    assert!(lanes_seen > 0, "no overlapping slices in any sample");
+}

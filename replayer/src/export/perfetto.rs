@@ -2,6 +2,11 @@
 //! chrome://tracing. One process per call, one thread (track) per pipeline stage plus turns,
 //! speech and events; `X` complete events for every timing, `i` instants for interruptions
 //! and errors, `M` metadata naming the process and threads. Times are microseconds.
+//!
+//! The Trace Event Format lets `X` slices on one thread only nest or follow each other, never
+//! partly overlap. Overlapping things (the turns of an interrupted call, two LLM requests in
+//! flight) are real in voice calls, so each track is split into lanes (`llm`, `llm (2)`, …):
+//! a slice goes to the first lane where it nests or follows, else to a new lane.
 
 use std::collections::BTreeMap;
 
@@ -54,11 +59,72 @@ fn ms(ns: u64) -> f64 {
     ns as f64 / 1e6
 }
 
-fn complete(name: &str, cat: &str, tid: u32, start_ns: u64, end_ns: u64, args: Value) -> Value {
-    json!({
-        "name": name, "cat": cat, "ph": "X", "pid": PID, "tid": tid,
-        "ts": us(start_ns), "dur": us(end_ns.saturating_sub(start_ns)), "args": args,
-    })
+/// An `X` slice on a track, its bounds kept in ns until it is given a lane.
+struct Slice {
+    track: u32,
+    start_ns: u64,
+    end_ns: u64,
+    event: Value,
+}
+
+fn complete(name: &str, cat: &str, tid: u32, start_ns: u64, end_ns: u64, args: Value) -> Slice {
+    let end_ns = end_ns.max(start_ns);
+    Slice {
+        track: tid,
+        start_ns,
+        end_ns,
+        event: json!({
+            "name": name, "cat": cat, "ph": "X", "pid": PID, "tid": tid,
+            "ts": us(start_ns), "dur": us(end_ns - start_ns), "args": args,
+        }),
+    }
+}
+
+/// Splits each track's slices into lanes where they only nest or follow each other. Returns
+/// the events with their final `tid`, and the extra lanes as (tid, track, lane number from 2).
+/// Extra lanes get tids from `first_free` up.
+fn into_lanes(slices: Vec<Slice>, first_free: u32) -> (Vec<Value>, Vec<(u32, u32, u32)>) {
+    let mut by_track: BTreeMap<u32, Vec<Slice>> = BTreeMap::new();
+    for s in slices {
+        by_track.entry(s.track).or_default().push(s);
+    }
+    let mut events = Vec::new();
+    let mut extra = Vec::new();
+    let mut next_tid = first_free;
+    for (track, mut slices) in by_track {
+        // parents before their children: earliest first, longest first at the same start
+        slices.sort_by_key(|s| (s.start_ns, std::cmp::Reverse(s.end_ns)));
+        // per lane: its tid and the ends of the slices still open at the current start
+        let mut lanes: Vec<(u32, Vec<u64>)> = Vec::new();
+        for mut s in slices {
+            let mut chosen = None;
+            for (tid, open) in lanes.iter_mut() {
+                while open.last().is_some_and(|&end| end <= s.start_ns) {
+                    open.pop();
+                }
+                if open.last().is_none_or(|&end| s.end_ns <= end) {
+                    open.push(s.end_ns);
+                    chosen = Some(*tid);
+                    break;
+                }
+            }
+            let tid = chosen.unwrap_or_else(|| {
+                let tid = if lanes.is_empty() {
+                    track
+                } else {
+                    let tid = next_tid;
+                    next_tid += 1;
+                    extra.push((tid, track, lanes.len() as u32 + 1));
+                    tid
+                };
+                lanes.push((tid, vec![s.end_ns]));
+                tid
+            });
+            s.event["tid"] = json!(tid);
+            events.push(s.event);
+        }
+    }
+    (events, extra)
 }
 
 fn instant(name: &str, cat: &str, time_ns: u64, args: Value) -> Value {
@@ -70,6 +136,7 @@ fn instant(name: &str, cat: &str, time_ns: u64, args: Value) -> Value {
 
 /// The trace of one call: `{"traceEvents": [...], "displayTimeUnit": "ms", "metadata": {...}}`.
 pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
+    let mut slices = Vec::new();
     let mut events = Vec::new();
     let mut custom = BTreeMap::new();
     let timeline = TurnTimeline::of(summary);
@@ -90,7 +157,7 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
         if !l.flags.is_empty() {
             args.insert("flags".into(), json!(l.flags));
         }
-        events.push(complete(
+        slices.push(complete(
             &format!("turn {} ({})", t.turn, t.speaker),
             "turn",
             1,
@@ -100,7 +167,7 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
         ));
         if let (Some(a), Some(b)) = (l.user_speech_end_ns, l.agent_audio_start_ns) {
             if b > a {
-                events.push(complete(
+                slices.push(complete(
                     "e2e (silence the caller hears)",
                     "latency",
                     1,
@@ -152,12 +219,12 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
                     Some(m) => format!("{} {m}", s.stage),
                     None => s.stage.to_string(),
                 };
-                events.push(complete(
+                slices.push(complete(
                     &name,
                     "stage",
                     tid,
                     s.start_ns,
-                    s.end_ns.max(s.start_ns),
+                    s.end_ns,
                     Value::Object(args),
                 ));
                 // first token / first byte as a nested slice
@@ -167,7 +234,7 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
                     _ => None,
                 };
                 if let Some((what, v)) = first {
-                    events.push(complete(
+                    slices.push(complete(
                         what,
                         "stage",
                         tid,
@@ -178,12 +245,12 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
                 }
             }
             Record::ToolCall(c) => {
-                events.push(complete(
+                slices.push(complete(
                     &format!("tool_call {}", c.name),
                     "tool",
                     6,
                     c.start_ns,
-                    c.end_ns.max(c.start_ns),
+                    c.end_ns,
                     json!({"turn": turn, "name": c.name, "call_id": c.call_id, "is_error": c.is_error,
                            "arguments": c.arguments.to_string(), "output": c.output.to_string()}),
                 ));
@@ -205,12 +272,12 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
                 if let Some(h) = &t.heard_text {
                     args["heard_text"] = json!(h);
                 }
-                events.push(complete(
+                slices.push(complete(
                     &super::units::preview(t.heard_text.as_deref().unwrap_or(&t.text), 40),
                     "speech",
                     tid,
                     a,
-                    b.max(a),
+                    b,
                     args,
                 ));
             }
@@ -254,14 +321,25 @@ pub fn trace(summary: &Summary, records: &[TimedRecord]) -> Value {
                "args": {"name": format!("calltape {} ({} {})", h.session_id, h.agent.name, h.agent.version)}}),
         json!({"name": "process_sort_index", "ph": "M", "pid": PID, "tid": 0, "args": {"sort_index": 0}}),
     ];
-    let named = TRACKS
+    let (laid_out, lanes) = into_lanes(slices, 100 + custom.len() as u32);
+    let names: BTreeMap<u32, String> = TRACKS
         .iter()
         .map(|(tid, name)| (*tid, name.to_string()))
-        .chain(custom.iter().map(|(name, tid)| (*tid, name.clone())));
-    for (tid, name) in named {
+        .chain(custom.iter().map(|(name, tid)| (*tid, name.clone())))
+        .collect();
+    // a track's extra lanes sort right after it
+    let named = names
+        .iter()
+        .map(|(tid, name)| (*tid, name.clone(), *tid * 100))
+        .chain(lanes.iter().map(|(tid, track, n)| {
+            let name = names.get(track).map_or("?", String::as_str);
+            (*tid, format!("{name} ({n})"), track * 100 + n)
+        }));
+    for (tid, name, sort) in named {
         meta.push(json!({"name": "thread_name", "ph": "M", "pid": PID, "tid": tid, "args": {"name": name}}));
-        meta.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": tid}}));
+        meta.push(json!({"name": "thread_sort_index", "ph": "M", "pid": PID, "tid": tid, "args": {"sort_index": sort}}));
     }
+    meta.extend(laid_out);
     meta.extend(events);
     json!({
         "traceEvents": meta,
