@@ -292,6 +292,36 @@ async fn an_unusable_destination_fails_before_indexing() {
 }
 
 #[tokio::test]
+async fn an_unreachable_object_store_fails_before_indexing_with_a_hint() {
+    // a port nobody listens on
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // only this test reads the AWS settings: the others use local destinations and sources
+    for (k, v) in [
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        ("AWS_ALLOW_HTTP", "true".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_REGION", "us-east-1".into()),
+    ] {
+        std::env::set_var(k, v);
+    }
+    let err = parquet::open_dest("s3://calltape-nowhere/catalog")
+        .await
+        .err()
+        .expect("nothing listens there");
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("s3://calltape-nowhere/catalog: cannot write to the Parquet destination"),
+        "{msg}"
+    );
+    assert!(msg.contains("is the endpoint reachable?"), "{msg}");
+}
+
+#[tokio::test]
 async fn compact_refuses_a_malformed_day() {
     let out = tempfile::tempdir().unwrap();
     let d = dest(out.path()).await;
