@@ -17,15 +17,25 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use calltape_format::call::{classify, TurnTimeline};
-use calltape_format::{Archive, Record, Summary};
+use calltape_format::{Archive, FetchOptions, Record, Summary};
 
 use calltape_read::error::{AppError, Result};
 use calltape_read::source::{store_for_url, ArchiveSource, Location};
 
 use crate::rows::{session_rows, ObjectRow, SessionRows};
 
-/// Requests in flight while indexing.
+/// Archives read at once while indexing.
 pub const CONCURRENCY: usize = 32;
+/// The first request for an archive's tail: footer, summary and chunk index of most calls
+/// (median 2.2 KiB) fit; a longer tail costs a second request, sized by the footer.
+pub const FIRST_TAIL: u64 = 16 << 10;
+/// `--deep` joins control chunks up to 1 MiB apart into one request (the audio between them
+/// is read and dropped): a few requests per call instead of one per control chunk.
+pub const DEEP_FETCH: FetchOptions = FetchOptions {
+    max_gap: 1 << 20,
+    max_request: 8 << 20,
+    read_ahead: 8 << 20,
+};
 /// Results written per transaction.
 const BATCH: usize = 2000;
 
@@ -47,6 +57,9 @@ pub struct IndexReport {
     pub unchanged: u64,
     pub damaged: u64,
     pub removed: u64,
+    /// Requests made to read the archives, and the bytes they returned.
+    pub requests: u64,
+    pub bytes_read: u64,
     pub seconds: f64,
     pub archives_per_second: f64,
 }
@@ -237,14 +250,14 @@ async fn open_tail(source: &ArchiveSource) -> std::result::Result<Archive, Strin
     if size < 52 {
         return Err(format!("{size} bytes: too short to be a closed archive"));
     }
-    source.open().await.map_err(reason)
+    source.open_from_tail(FIRST_TAIL).await.map_err(reason)
 }
 
 async fn read_deep(
     source: &ArchiveSource,
     archive: &Archive,
 ) -> std::result::Result<DeepRecords, String> {
-    let records = calltape_read::call::control_records(source, archive)
+    let records = calltape_read::call::control_records_with(source, archive, DEEP_FETCH)
         .await
         .map_err(reason)?;
     let timeline = TurnTimeline::of(&archive.summary);
@@ -286,22 +299,33 @@ async fn read_deep(
     Ok(deep)
 }
 
+/// Reads one archive; also returns the (requests, bytes) it took.
 async fn fetch(
     store: Arc<dyn ObjectStore>,
     meta: ObjectMeta,
     location: String,
     deep: bool,
-) -> Fetched {
+) -> (Fetched, (u64, u64)) {
     let source = ArchiveSource::for_object(
         Location::parse(&location).unwrap_or_else(|_| Location::File(PathBuf::from(&location))),
         store,
         meta.location.clone(),
         meta.size,
     );
-    match open_tail(&source).await {
+    let fetched = fetch_from(&source, meta, location, deep).await;
+    (fetched, source.stats())
+}
+
+async fn fetch_from(
+    source: &ArchiveSource,
+    meta: ObjectMeta,
+    location: String,
+    deep: bool,
+) -> Fetched {
+    match open_tail(source).await {
         Ok(archive) => {
             let deep_records = if deep {
-                match read_deep(&source, &archive).await {
+                match read_deep(source, &archive).await {
                     Ok(d) => Some(d),
                     Err(reason) => {
                         return Fetched::Damaged {
@@ -373,11 +397,12 @@ pub(crate) async fn list(targets: &[String]) -> Result<Listing> {
     Ok((work, listed_prefixes))
 }
 
-/// Reads `todo`'s archives, [`CONCURRENCY`] at a time, yielding each as it completes.
+/// Reads `todo`'s archives, [`CONCURRENCY`] at a time, yielding each as it completes with
+/// the (requests, bytes) it took.
 pub(crate) fn fetch_all(
     todo: Vec<Listed>,
     deep: bool,
-) -> impl futures::Stream<Item = Result<Fetched>> {
+) -> impl futures::Stream<Item = Result<(Fetched, (u64, u64))>> {
     futures::stream::iter(todo)
         .map(move |(store, meta, location)| tokio::spawn(fetch(store, meta, location, deep)))
         .buffer_unordered(CONCURRENCY)
@@ -411,7 +436,9 @@ pub async fn index(
     let mut tx = conn.transaction().map_err(cat)?;
     let mut in_tx = 0usize;
     while let Some(res) = results.next().await {
-        let fetched = res?;
+        let (fetched, (requests, bytes)) = res?;
+        report.requests += requests;
+        report.bytes_read += bytes;
         match &fetched {
             Fetched::Ok { .. } => report.indexed += 1,
             Fetched::Damaged { .. } => report.damaged += 1,

@@ -3,11 +3,13 @@
 //! listed with the reason instead of stopping the run.
 //!
 //! `--json`: `{schema: "calltape.index/1", catalog, listed, indexed, unchanged, damaged,
-//! removed, seconds, archives_per_second, damaged_archives: [{location, reason}]}`.
+//! removed, requests, bytes_read, seconds, archives_per_second, damaged_archives: [{location,
+//! reason}]}` (requests and bytes_read: what reading the archives took).
 //!
 //! `--parquet DEST` (a directory or `s3://bucket/prefix`) writes the catalog as Parquet tables
 //! there instead of the SQLite file (replayer/catalog/PARQUET.md). `--json`: `{schema:
-//! "calltape.index-parquet/1", dest, listed, indexed, unchanged, damaged, parts, rows: {table:
+//! "calltape.index-parquet/1", dest, listed, indexed, unchanged, damaged, requests, bytes_read,
+//! parts, rows: {table:
 //! n}, rolled_forward, manifest, seconds, archives_per_second, damaged_archives}`.
 
 use std::path::PathBuf;

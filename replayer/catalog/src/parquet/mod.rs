@@ -139,6 +139,9 @@ pub struct ParquetReport {
     pub indexed: u64,
     pub unchanged: u64,
     pub damaged: u64,
+    /// Requests made to read the archives, and the bytes they returned.
+    pub requests: u64,
+    pub bytes_read: u64,
     /// Parts written, as paths under DEST.
     pub parts: Vec<String>,
     /// Rows written per table.
@@ -190,7 +193,10 @@ pub async fn index(dest: &Dest, targets: &[String], opts: &IndexOptions) -> Resu
     let bar = calltape_read::progress::bar(todo.len() as u64, "indexing");
     let mut results = std::pin::pin!(fetch_all(todo, opts.deep));
     while let Some(res) = results.next().await {
-        match res? {
+        let (fetched, (requests, bytes)) = res?;
+        report.requests += requests;
+        report.bytes_read += bytes;
+        match fetched {
             Fetched::Ok {
                 meta,
                 location,
