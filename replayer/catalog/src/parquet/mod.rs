@@ -164,8 +164,10 @@ fn now_ns() -> i64 {
 /// the manifests say.
 pub async fn index(dest: &Dest, targets: &[String], opts: &IndexOptions) -> Result<ParquetReport> {
     let started = Instant::now();
-    let mut report = ParquetReport::default();
-    report.rolled_forward = manifest::recover_staging(dest).await?;
+    let mut report = ParquetReport {
+        rolled_forward: manifest::recover_staging(dest).await?,
+        ..Default::default()
+    };
     let state = manifest::load(dest).await?;
     let (work, _) = list(targets).await?;
     report.listed = work.len() as u64;
