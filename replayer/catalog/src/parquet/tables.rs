@@ -38,6 +38,15 @@ impl Table {
         Table::Damaged,
     ];
 
+    /// The tables built from an archive's rows (all but `damaged`).
+    pub const OF_SESSIONS: [Table; 5] = [
+        Table::Sessions,
+        Table::Turns,
+        Table::ToolCalls,
+        Table::Errors,
+        Table::Usage,
+    ];
+
     /// The table's folder under the destination.
     pub fn name(self) -> &'static str {
         match self {
@@ -168,7 +177,8 @@ fn session_key<'a, T: 'a>(cols: &mut Cols, rows: &'a [(&'a SessionRow, T)], inde
     cols.ts("indexed_at", rows.iter().map(|_| indexed_at_ns));
 }
 
-/// The batch of `table` for `sessions` (all of one day), indexed at `indexed_at_ns`.
+/// The batch of `table` (one of [`Table::OF_SESSIONS`]) for `sessions` (all of one day),
+/// indexed at `indexed_at_ns`; `damaged` rows are built by [`damaged_batch`].
 pub fn batch(table: Table, sessions: &[SessionRows], indexed_at_ns: i64) -> Result<RecordBatch> {
     let mut c = Cols::default();
     match table {
@@ -299,7 +309,11 @@ pub fn batch(table: Table, sessions: &[SessionRows], indexed_at_ns: i64) -> Resu
             );
             c.i64("tts_characters", rows.iter().map(|(_, u)| u.tts_characters));
         }
-        Table::Damaged => return damaged_batch(&[], indexed_at_ns),
+        Table::Damaged => {
+            return Err(AppError::Other(
+                "the damaged table is not built from sessions".into(),
+            ))
+        }
     }
     c.finish()
 }

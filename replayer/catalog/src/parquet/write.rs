@@ -23,6 +23,9 @@ use calltape_read::error::{AppError, Result};
 pub const ROW_GROUP_BYTES: usize = 128 << 20;
 /// A part is finished when its bytes pass this.
 pub const PART_BYTES: usize = 512 << 20;
+/// Encoded bytes the open parts of a run may hold in memory together; past it the largest
+/// part is finished early (a run over many days opens one part per table and day).
+pub const MAX_BUFFERED_BYTES: usize = 1 << 30;
 /// Sessions buffered per day before they become Arrow batches.
 const BATCH_SESSIONS: usize = 2048;
 /// A part larger than this is not merged by `compact` (it is read whole into memory).
@@ -64,8 +67,12 @@ impl PartWriter {
             .map_err(|e| pq_err("encoding Parquet", e))
     }
 
+    fn size(&self) -> usize {
+        self.writer.bytes_written() + self.writer.in_progress_size()
+    }
+
     fn full(&self) -> bool {
-        self.writer.bytes_written() + self.writer.in_progress_size() >= PART_BYTES
+        self.size() >= PART_BYTES
     }
 
     fn finish(self) -> Result<Vec<u8>> {
@@ -141,7 +148,7 @@ impl DayWriters {
         let Some(sessions) = self.pending.remove(day) else {
             return Ok(());
         };
-        for table in &Table::ALL[..5] {
+        for table in &Table::OF_SESSIONS {
             let batch = tables::batch(*table, &sessions, self.indexed_at_ns)?;
             self.write(*table, day, &batch).await?;
         }
@@ -161,9 +168,19 @@ impl DayWriters {
             }
         };
         w.write(batch)?;
-        if w.full() {
-            if let Some(w) = self.open.remove(&key) {
-                let rel = stage(&self.dest, &self.run, table, day, w.finish()?).await?;
+        let full = if w.full() {
+            Some(key)
+        } else if self.open.values().map(PartWriter::size).sum::<usize>() > MAX_BUFFERED_BYTES {
+            self.open
+                .iter()
+                .max_by_key(|(_, w)| w.size())
+                .map(|(k, _)| k.clone())
+        } else {
+            None
+        };
+        if let Some((table, day)) = full {
+            if let Some(w) = self.open.remove(&(table, day.clone())) {
+                let rel = stage(&self.dest, &self.run, table, &day, w.finish()?).await?;
                 self.staged.parts.push(rel);
             }
         }
