@@ -322,6 +322,29 @@ async fn an_unreachable_object_store_fails_before_indexing_with_a_hint() {
 }
 
 #[tokio::test]
+async fn merged_manifests_keep_what_was_indexed() {
+    let src = corpus();
+    let out = tempfile::tempdir().unwrap();
+    let d = dest(out.path()).await;
+    let targets = vec![src.path().display().to_string()];
+    parquet::index(&d, &targets, &deep()).await.unwrap();
+    let force = IndexOptions {
+        force: true,
+        ..deep()
+    };
+    parquet::index(&d, &targets, &force).await.unwrap();
+    let before = manifest::load(&d).await.unwrap();
+    assert_eq!(before.manifests, 2);
+    assert_eq!(manifest::merge(&d).await.unwrap(), 2);
+    let after = manifest::load(&d).await.unwrap();
+    assert_eq!(after.manifests, 1);
+    assert_eq!(after.entries, before.entries);
+    // and the next run still finds nothing to do
+    let again = parquet::index(&d, &targets, &deep()).await.unwrap();
+    assert_eq!((again.indexed, again.unchanged), (0, 5));
+}
+
+#[tokio::test]
 async fn compact_refuses_a_malformed_day() {
     let out = tempfile::tempdir().unwrap();
     let d = dest(out.path()).await;

@@ -1,9 +1,10 @@
 //! `calltape catalog compact DEST --day YYYY-MM-DD`: merges a day's small Parquet parts into
 //! one per table (rows of archives indexed again since are dropped); the new parts and their
-//! manifest are committed before the old parts are removed.
+//! manifest are committed before the old parts are removed. `--manifests` merges the
+//! manifests (one per run) into one.
 //!
 //! `--json`: `{schema: "calltape.catalog-compact/1", dest, day, tables: {table: [parts_before,
-//! rows_kept, rows_dropped]}, parts_added, parts_removed, manifest}`.
+//! rows_kept, rows_dropped]}, parts_added, parts_removed, manifest, manifests_merged}`.
 
 use serde_json::json;
 
@@ -29,8 +30,11 @@ pub struct CompactArgs {
     #[arg(value_name = "DIR|URL")]
     pub dest: String,
     /// The UTC day whose partition to merge.
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    pub day: String,
+    #[arg(long, value_name = "YYYY-MM-DD", required_unless_present = "manifests")]
+    pub day: Option<String>,
+    /// Also (or only, without --day) merge the manifests, one per run, into one.
+    #[arg(long)]
+    pub manifests: bool,
     /// Print machine-readable JSON.
     #[arg(long)]
     pub json: bool,

@@ -109,6 +109,8 @@ pub struct Manifest {
 pub struct State {
     pub entries: HashMap<String, Entry>,
     pub manifests: usize,
+    /// The newest manifest's `written_at_ns`.
+    pub written_at_ns: i64,
 }
 
 fn manifest_path(dest: &Dest, run_id: &str) -> StorePath {
@@ -156,6 +158,11 @@ async fn read_manifest(dest: &Dest, path: &StorePath, size: u64) -> Result<Manif
 
 /// Reads every manifest under `DEST/_manifest/` and folds them in time order.
 pub async fn load(dest: &Dest) -> Result<State> {
+    Ok(load_listed(dest).await?.0)
+}
+
+/// [`load`], also returning the manifests' paths.
+async fn load_listed(dest: &Dest) -> Result<(State, Vec<StorePath>)> {
     let dir = dest.path("_manifest");
     let metas: Vec<_> = dest
         .store
@@ -164,6 +171,7 @@ pub async fn load(dest: &Dest) -> Result<State> {
         .try_collect()
         .await
         .map_err(|e| dest.err("cannot list the manifests", e))?;
+    let paths: Vec<StorePath> = metas.iter().map(|m| m.location.clone()).collect();
     let mut manifests: Vec<Manifest> = futures::stream::iter(metas)
         .map(|m| async move { read_manifest(dest, &m.location, m.size).await })
         .buffer_unordered(IN_FLIGHT)
@@ -175,6 +183,7 @@ pub async fn load(dest: &Dest) -> Result<State> {
         ..Default::default()
     };
     for m in manifests {
+        state.written_at_ns = state.written_at_ns.max(m.written_at_ns);
         for e in m.entries {
             match state.entries.get(&e.location) {
                 Some(old) if old.indexed_at_ns > e.indexed_at_ns => {}
@@ -184,7 +193,40 @@ pub async fn load(dest: &Dest) -> Result<State> {
             }
         }
     }
-    Ok(state)
+    Ok((state, paths))
+}
+
+/// Replaces every manifest with one holding the newest entry of each archive (the manifests
+/// grow by one per run). The merged manifest is written before the others are removed, and a
+/// manifest written meanwhile by a concurrent run is not among those removed. Returns how
+/// many manifests were merged.
+pub async fn merge(dest: &Dest) -> Result<usize> {
+    let (state, paths) = load_listed(dest).await?;
+    if paths.len() < 2 {
+        return Ok(0);
+    }
+    let run = RunId::new();
+    let mut entries: Vec<Entry> = state.entries.into_values().collect();
+    entries.sort_by(|a, b| a.location.cmp(&b.location));
+    let m = Manifest {
+        schema: SCHEMA.to_string(),
+        run_id: run.id.clone(),
+        kind: ManifestKind::Compact,
+        // ordered as the newest it merges, so a run that wrote after them still comes later
+        written_at_ns: state.written_at_ns,
+        entries,
+        parts_added: Vec::new(),
+        parts_removed: Vec::new(),
+    };
+    let json = serde_json::to_vec(&m).map_err(|e| AppError::Other(e.to_string()))?;
+    put(dest, &manifest_path(dest, &run.id), json.into()).await?;
+    for p in &paths {
+        match dest.store.delete(p).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(dest.err(&format!("cannot remove the merged manifest {p}"), e)),
+        }
+    }
+    Ok(paths.len())
 }
 
 async fn publish(dest: &Dest, run_id: &str, parts: &[String]) -> Result<()> {
