@@ -48,26 +48,42 @@ pub async fn run(args: Args) -> Result<i32> {
 
 async fn compact(args: CompactArgs) -> Result<i32> {
     let dest = parquet::open_dest(&args.dest).await?;
-    let report = parquet::compact(&dest, &args.day).await?;
+    let report = match &args.day {
+        Some(day) => Some(parquet::compact(&dest, day).await?),
+        None => None,
+    };
+    let merged = if args.manifests {
+        parquet::manifest::merge(&dest).await?
+    } else {
+        0
+    };
     if args.json {
         let mut v = serde_json::to_value(&report).map_err(|e| AppError::Other(e.to_string()))?;
+        if v.is_null() {
+            v = json!({});
+        }
         v["schema"] = json!("calltape.catalog-compact/1");
         v["dest"] = json!(dest.display);
+        v["manifests_merged"] = json!(merged);
         print_json(&v)?;
         return Ok(0);
     }
-    if report.parts_added.is_empty() {
-        crate::outln!(
-            "{} day={}: nothing to merge (no table has two parts)",
-            dest.display,
-            args.day
-        )?;
-        return Ok(0);
+    if let Some(report) = &report {
+        if report.parts_added.is_empty() {
+            crate::outln!(
+                "{} day={}: nothing to merge (no table has two parts)",
+                dest.display,
+                report.day
+            )?;
+        }
+        for (table, (before, kept, dropped)) in &report.tables {
+            crate::outln!(
+                "{table}: {before} parts merged, {kept} rows kept, {dropped} superseded rows dropped"
+            )?;
+        }
     }
-    for (table, (before, kept, dropped)) in &report.tables {
-        crate::outln!(
-            "{table}: {before} parts → 1, {kept} rows kept, {dropped} superseded rows dropped"
-        )?;
+    if args.manifests {
+        crate::outln!("{merged} manifests merged into one")?;
     }
     Ok(0)
 }
