@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as StorePath;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::{put, Dest, ABANDONED_AFTER_SECS, ROLL_FORWARD_AFTER_SECS};
@@ -324,17 +324,4 @@ pub async fn recover_staging(dest: &Dest) -> Result<u64> {
         }
     }
     Ok(finished)
-}
-
-/// Used by tests and tools that inspect a destination.
-pub async fn list_parts(store: &dyn ObjectStore, dir: &StorePath) -> Result<Vec<StorePath>> {
-    let mut v: Vec<StorePath> = store
-        .list(Some(dir))
-        .map_ok(|m| m.location)
-        .try_collect()
-        .await
-        .map_err(|e| AppError::store(dir.as_ref(), e))?;
-    v.retain(|p| p.as_ref().ends_with(".parquet"));
-    v.sort();
-    Ok(v)
 }

@@ -12,7 +12,7 @@ use arrow_array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
     TimestampMicrosecondArray,
 };
-use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use arrow_schema::{Field, Schema};
 
 use crate::rows::{DamagedRow, SessionRow, SessionRows, PARTS};
 use calltape_read::error::{AppError, Result};
@@ -58,10 +58,6 @@ impl Table {
             Table::Damaged => "damaged",
         }
     }
-}
-
-fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
 }
 
 /// Unix ns → µs (the Parquet timestamps' unit).
@@ -331,9 +327,4 @@ pub fn damaged_batch(rows: &[DamagedRow], indexed_at_ns: i64) -> Result<RecordBa
     c.str("reason", rows.iter().map(|d| d.reason.as_str()));
     c.ts("indexed_at", rows.iter().map(|_| indexed_at_ns));
     c.finish()
-}
-
-/// Is `ty` the timestamp type these tables use.
-pub fn is_timestamp(ty: &DataType) -> bool {
-    *ty == ts_type()
 }
