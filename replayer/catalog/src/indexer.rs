@@ -1,5 +1,6 @@
 //! `calltape index`: lists archives under directories and object-store prefixes, reads only
-//! each one's tail (footer, summary, chunk index: one suffix GET per object, 32 in flight),
+//! each one's tail (footer, summary, chunk index: one 16 KiB ranged GET per object, a second
+//! when the footer says the tail is longer; 32 archives in flight),
 //! and writes sessions, turns, usage (and with `--deep`, tool calls and errors read from the
 //! control chunks) into the catalog. Unchanged objects (same size and ETag or mtime) are
 //! skipped; archives that cannot be opened go to the `damaged` table with the reason.
@@ -29,12 +30,13 @@ pub const CONCURRENCY: usize = 32;
 /// The first request for an archive's tail: footer, summary and chunk index of most calls
 /// (median 2.2 KiB) fit; a longer tail costs a second request, sized by the footer.
 pub const FIRST_TAIL: u64 = 16 << 10;
-/// `--deep` joins control chunks up to 1 MiB apart into one request (the audio between them
-/// is read and dropped): a few requests per call instead of one per control chunk.
+/// `--deep` joins control chunks up to 1 MiB apart into one request of up to 4 MiB (the audio
+/// between them is read and dropped): a few requests per call instead of one per MiB. The
+/// read-ahead, and so the bytes held per archive, stays the reader's default 4 MiB.
 pub const DEEP_FETCH: FetchOptions = FetchOptions {
     max_gap: 1 << 20,
-    max_request: 8 << 20,
-    read_ahead: 8 << 20,
+    max_request: 4 << 20,
+    read_ahead: 4 << 20,
 };
 /// Results written per transaction.
 const BATCH: usize = 2000;
