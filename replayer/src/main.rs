@@ -29,6 +29,8 @@ enum Command {
     Export(cli::export::Args),
     /// Build or update the catalog from directories or object-store prefixes.
     Index(cli::index::Args),
+    /// Maintain the Parquet catalog (`index --parquet`): `catalog compact DEST --day D`.
+    Catalog(cli::catalog::Args),
     /// List catalogued calls, with filters.
     Ls(cli::ls::Args),
     /// Latency percentiles, slow-turn and tool-failure rates, usage and cost over the catalog.
@@ -65,6 +67,7 @@ fn main() {
             Command::Recover(a) => cli::recover::run(a).await,
             Command::Export(a) => cli::export::run(a).await,
             Command::Index(a) => cli::index::run(a).await,
+            Command::Catalog(a) => cli::catalog::run(a).await,
             Command::Ls(a) => cli::ls::run(a).await,
             Command::Stats(a) => cli::stats::run(a).await,
             Command::Sql(a) => cli::sql::run(a).await,

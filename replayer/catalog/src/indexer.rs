@@ -1,5 +1,6 @@
 //! `calltape index`: lists archives under directories and object-store prefixes, reads only
-//! each one's tail (footer, summary, chunk index: one suffix GET per object, 32 in flight),
+//! each one's tail (footer, summary, chunk index: one 16 KiB ranged GET per object, a second
+//! when the footer says the tail is longer; 32 archives in flight),
 //! and writes sessions, turns, usage (and with `--deep`, tool calls and errors read from the
 //! control chunks) into the catalog. Unchanged objects (same size and ETag or mtime) are
 //! skipped; archives that cannot be opened go to the `damaged` table with the reason.
@@ -17,13 +18,26 @@ use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use calltape_format::call::{classify, TurnTimeline};
-use calltape_format::{Archive, Record, Summary};
+use calltape_format::{Archive, FetchOptions, Record, Summary};
 
 use calltape_read::error::{AppError, Result};
 use calltape_read::source::{store_for_url, ArchiveSource, Location};
 
-/// Requests in flight while indexing.
+use crate::rows::{session_rows, ObjectRow, SessionRows};
+
+/// Archives read at once while indexing.
 pub const CONCURRENCY: usize = 32;
+/// The first request for an archive's tail: footer, summary and chunk index of most calls
+/// (median 2.2 KiB) fit; a longer tail costs a second request, sized by the footer.
+pub const FIRST_TAIL: u64 = 16 << 10;
+/// `--deep` joins control chunks up to 1 MiB apart into one request of up to 4 MiB (the audio
+/// between them is read and dropped): a few requests per call instead of one per MiB. The
+/// read-ahead, and so the bytes held per archive, stays the reader's default 4 MiB.
+pub const DEEP_FETCH: FetchOptions = FetchOptions {
+    max_gap: 1 << 20,
+    max_request: 4 << 20,
+    read_ahead: 4 << 20,
+};
 /// Results written per transaction.
 const BATCH: usize = 2000;
 
@@ -45,6 +59,9 @@ pub struct IndexReport {
     pub unchanged: u64,
     pub damaged: u64,
     pub removed: u64,
+    /// Requests made to read the archives, and the bytes they returned.
+    pub requests: u64,
+    pub bytes_read: u64,
     pub seconds: f64,
     pub archives_per_second: f64,
 }
@@ -141,11 +158,11 @@ fn root_for(target: &str) -> Result<Root> {
 }
 
 /// What the catalog already knows about a location.
-struct Known {
-    size: i64,
-    etag: Option<String>,
-    last_modified: Option<String>,
-    deep: bool,
+pub(crate) struct Known {
+    pub size: i64,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub deep: bool,
 }
 
 fn known(conn: &Connection) -> Result<HashMap<String, Known>> {
@@ -180,7 +197,7 @@ fn cat(e: rusqlite::Error) -> AppError {
     AppError::Catalog(e.to_string())
 }
 
-fn unchanged(k: &Known, meta: &ObjectMeta, deep: bool) -> bool {
+pub(crate) fn unchanged(k: &Known, meta: &ObjectMeta, deep: bool) -> bool {
     if k.size != meta.size as i64 || (deep && !k.deep) {
         return false;
     }
@@ -191,7 +208,7 @@ fn unchanged(k: &Known, meta: &ObjectMeta, deep: bool) -> bool {
 }
 
 /// An archive read for the catalog, or why it could not be.
-enum Fetched {
+pub(crate) enum Fetched {
     Ok {
         meta: ObjectMeta,
         location: String,
@@ -235,14 +252,14 @@ async fn open_tail(source: &ArchiveSource) -> std::result::Result<Archive, Strin
     if size < 52 {
         return Err(format!("{size} bytes: too short to be a closed archive"));
     }
-    source.open().await.map_err(reason)
+    source.open_from_tail(FIRST_TAIL).await.map_err(reason)
 }
 
 async fn read_deep(
     source: &ArchiveSource,
     archive: &Archive,
 ) -> std::result::Result<DeepRecords, String> {
-    let records = calltape_read::call::control_records(source, archive)
+    let records = calltape_read::call::control_records_with(source, archive, DEEP_FETCH)
         .await
         .map_err(reason)?;
     let timeline = TurnTimeline::of(&archive.summary);
@@ -284,22 +301,33 @@ async fn read_deep(
     Ok(deep)
 }
 
+/// Reads one archive; also returns the (requests, bytes) it took.
 async fn fetch(
     store: Arc<dyn ObjectStore>,
     meta: ObjectMeta,
     location: String,
     deep: bool,
-) -> Fetched {
+) -> (Fetched, (u64, u64)) {
     let source = ArchiveSource::for_object(
         Location::parse(&location).unwrap_or_else(|_| Location::File(PathBuf::from(&location))),
         store,
         meta.location.clone(),
         meta.size,
     );
-    match open_tail(&source).await {
+    let fetched = fetch_from(&source, meta, location, deep).await;
+    (fetched, source.stats())
+}
+
+async fn fetch_from(
+    source: &ArchiveSource,
+    meta: ObjectMeta,
+    location: String,
+    deep: bool,
+) -> Fetched {
+    match open_tail(source).await {
         Ok(archive) => {
             let deep_records = if deep {
-                match read_deep(&source, &archive).await {
+                match read_deep(source, &archive).await {
                     Ok(d) => Some(d),
                     Err(reason) => {
                         return Fetched::Damaged {
@@ -328,18 +356,17 @@ async fn fetch(
     }
 }
 
-/// Indexes `targets` (directories, files, object-store URLs) into `conn`.
-pub async fn index(
-    conn: &mut Connection,
-    targets: &[String],
-    opts: &IndexOptions,
-) -> Result<IndexReport> {
-    let started = Instant::now();
-    let mut report = IndexReport::default();
-    let known = known(conn)?;
+/// An archive listed under a target: its store, its listing entry and its location string.
+pub(crate) type Listed = (Arc<dyn ObjectStore>, ObjectMeta, String);
+
+/// Every archive under `targets`, and for each listed directory or prefix the location
+/// prefix with the locations seen under it.
+pub(crate) type Listing = (Vec<Listed>, Vec<(String, HashSet<String>)>);
+
+/// Lists the archives under `targets` (directories, files, object-store URLs).
+pub(crate) async fn list(targets: &[String]) -> Result<Listing> {
     let spinner = calltape_read::progress::spinner("listing");
-    // list every root first
-    let mut work: Vec<(Arc<dyn ObjectStore>, ObjectMeta, String)> = Vec::new();
+    let mut work: Vec<Listed> = Vec::new();
     let mut listed_prefixes: Vec<(String, HashSet<String>)> = Vec::new();
     for target in targets {
         let root = root_for(target)?;
@@ -369,6 +396,31 @@ pub async fn index(
         }
     }
     spinner.finish_and_clear();
+    Ok((work, listed_prefixes))
+}
+
+/// Reads `todo`'s archives, [`CONCURRENCY`] at a time, yielding each as it completes with
+/// the (requests, bytes) it took.
+pub(crate) fn fetch_all(
+    todo: Vec<Listed>,
+    deep: bool,
+) -> impl futures::Stream<Item = Result<(Fetched, (u64, u64))>> {
+    futures::stream::iter(todo)
+        .map(move |(store, meta, location)| tokio::spawn(fetch(store, meta, location, deep)))
+        .buffer_unordered(CONCURRENCY)
+        .map(|r| r.map_err(|e| AppError::Other(format!("index task failed: {e}"))))
+}
+
+/// Indexes `targets` (directories, files, object-store URLs) into `conn`.
+pub async fn index(
+    conn: &mut Connection,
+    targets: &[String],
+    opts: &IndexOptions,
+) -> Result<IndexReport> {
+    let started = Instant::now();
+    let mut report = IndexReport::default();
+    let known = known(conn)?;
+    let (work, listed_prefixes) = list(targets).await?;
     report.listed = work.len() as u64;
     let todo: Vec<_> = work
         .into_iter()
@@ -381,15 +433,14 @@ pub async fn index(
         .collect();
     report.unchanged = report.listed - todo.len() as u64;
     let bar = calltape_read::progress::bar(todo.len() as u64, "indexing");
-    let deep = opts.deep;
-    let mut results = futures::stream::iter(todo)
-        .map(|(store, meta, location)| tokio::spawn(fetch(store, meta, location, deep)))
-        .buffer_unordered(CONCURRENCY);
+    let mut results = std::pin::pin!(fetch_all(todo, opts.deep));
     let now = chrono::Utc::now().to_rfc3339();
     let mut tx = conn.transaction().map_err(cat)?;
     let mut in_tx = 0usize;
     while let Some(res) = results.next().await {
-        let fetched = res.map_err(|e| AppError::Other(format!("index task failed: {e}")))?;
+        let (fetched, (requests, bytes)) = res?;
+        report.requests += requests;
+        report.bytes_read += bytes;
         match &fetched {
             Fetched::Ok { .. } => report.indexed += 1,
             Fetched::Damaged { .. } => report.damaged += 1,
@@ -480,35 +531,21 @@ fn write(tx: &Connection, fetched: &Fetched, now: &str) -> Result<()> {
             deep,
         } => {
             remove(tx, location)?;
-            insert_session(tx, meta, location, summary, *recovered, deep.as_ref(), now)?;
+            let rows = session_rows(
+                ObjectRow::new(meta, location),
+                summary,
+                *recovered,
+                deep.as_ref(),
+            );
+            insert_session(tx, &rows, now)?;
         }
     }
     Ok(())
 }
 
-fn day_of(unix_ns: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(unix_ns)
-        .format("%Y-%m-%d")
-        .to_string()
-}
-
-/// Inserts one session with its turns, usage and (deep) tool calls and errors.
-pub fn insert_session(
-    tx: &Connection,
-    meta: &ObjectMeta,
-    location: &str,
-    s: &Summary,
-    recovered: bool,
-    deep: Option<&DeepRecords>,
-    now: &str,
-) -> Result<()> {
-    let h = &s.header;
-    let t = &s.totals;
-    let max_e2e = s
-        .turns
-        .iter()
-        .filter_map(|t| t.latency.valid_e2e_ns())
-        .max();
+/// Inserts one session's rows (sessions, turns and their text, usage, tool calls, errors).
+pub fn insert_session(tx: &Connection, rows: &SessionRows, now: &str) -> Result<()> {
+    let s = &rows.session;
     tx.prepare_cached(
         "INSERT INTO sessions (location, session_id, started_at, started_at_unix_ns, started_day,
             agent_name, agent_version, environment, tags_json, duration_ms, turns, records,
@@ -520,34 +557,34 @@ pub fn insert_session(
     )
     .and_then(|mut st| {
         st.execute(params![
-            location,
-            h.session_id,
-            h.started_at,
-            h.started_at_unix_ns,
-            day_of(h.started_at_unix_ns),
-            h.agent.name,
-            h.agent.version,
-            h.environment,
-            serde_json::Value::Object(h.tags.clone()).to_string(),
-            s.duration_ns as f64 / 1e6,
-            t.turns,
-            t.records as i64,
-            t.interruptions,
-            t.errors,
-            t.tool_calls,
-            t.tool_errors,
-            t.e2e_p50_ns.map(ms),
-            t.e2e_p95_ns.map(ms),
-            max_e2e.map(ms),
-            t.end_reason,
-            t.outcome,
-            recovered,
-            s.recovery.as_ref().map(|r| r.reason.clone()),
-            serde_json::to_string(&t.dropped).expect("serializes"),
-            meta.size as i64,
-            meta.e_tag,
-            meta.last_modified.to_rfc3339(),
-            deep.is_some(),
+            s.object.location,
+            s.session_id,
+            s.started_at,
+            s.started_at_unix_ns,
+            s.started_day,
+            s.agent_name,
+            s.agent_version,
+            s.environment,
+            s.tags_json,
+            ms(s.duration_ns),
+            s.turns,
+            s.records,
+            s.interruptions,
+            s.errors,
+            s.tool_calls,
+            s.tool_errors,
+            s.e2e_p50_ns.map(ms),
+            s.e2e_p95_ns.map(ms),
+            s.max_e2e_ns.map(ms),
+            s.end_reason,
+            s.outcome,
+            s.recovered,
+            s.recovery_reason,
+            s.dropped_json,
+            s.object.size_bytes,
+            s.object.etag,
+            s.object.last_modified,
+            s.deep,
             now,
         ])
     })
@@ -568,31 +605,31 @@ pub fn insert_session(
                 "INSERT INTO turn_text (rowid, user_text, agent_text) VALUES (?1, ?2, ?3)",
             )
             .map_err(cat)?;
-        for turn in &s.turns {
-            let l = &turn.latency;
+        for turn in &rows.turns {
+            let p = turn.parts_ns.map(|v| v.map(ms));
             turn_stmt
                 .execute(params![
                     sid,
                     turn.turn,
-                    turn.speaker.to_string(),
-                    turn.start_ns as f64 / 1e6,
-                    turn.end_ns.map(|e| e as f64 / 1e6),
+                    turn.speaker,
+                    ms(turn.start_ns),
+                    turn.end_ns.map(ms),
                     turn.user_text,
                     turn.agent_text,
                     turn.interrupted,
                     turn.errors,
                     turn.tool_calls,
                     turn.tool_errors,
-                    l.e2e_ns.map(ms),
-                    l.valid_e2e_ns().is_some(),
-                    l.eou_ns.map(ms),
-                    l.stt_ns.map(ms),
-                    l.llm_ttft_ns.map(ms),
-                    l.tool_ns.map(ms),
-                    l.tts_ttfb_ns.map(ms),
-                    l.rest_ns.map(ms),
-                    l.reported_e2e_ns.map(ms),
-                    l.flags_text(","),
+                    p[0],
+                    turn.parts_valid[0],
+                    p[1],
+                    p[2],
+                    p[3],
+                    p[4],
+                    p[5],
+                    p[6],
+                    turn.reported_e2e_ns.map(ms),
+                    turn.flags.join(","),
                 ])
                 .map_err(cat)?;
             if !turn.user_text.is_empty() || !turn.agent_text.is_empty() {
@@ -610,79 +647,57 @@ pub fn insert_session(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(cat)?;
-    match deep.filter(|d| !d.usage.is_empty()) {
-        Some(d) => {
-            for u in &d.usage {
-                usage_stmt
-                    .execute(params![
-                        sid,
-                        u.model,
-                        u.provider,
-                        u.prompt_tokens as i64,
-                        u.completion_tokens as i64,
-                        u.cached_tokens as i64,
-                        u.stt_audio_seconds,
-                        u.tts_audio_seconds,
-                        u.tts_characters as i64
-                    ])
-                    .map_err(cat)?;
-            }
-        }
-        None => {
-            let u = &t.usage;
-            usage_stmt
-                .execute(params![
-                    sid,
-                    None::<String>,
-                    None::<String>,
-                    u.prompt_tokens as i64,
-                    u.completion_tokens as i64,
-                    u.cached_tokens as i64,
-                    u.stt_audio_seconds,
-                    u.tts_audio_seconds,
-                    u.tts_characters as i64
-                ])
-                .map_err(cat)?;
-        }
+    for u in &rows.usage {
+        usage_stmt
+            .execute(params![
+                sid,
+                u.model,
+                u.provider,
+                u.prompt_tokens,
+                u.completion_tokens,
+                u.cached_tokens,
+                u.stt_audio_seconds,
+                u.tts_audio_seconds,
+                u.tts_characters
+            ])
+            .map_err(cat)?;
     }
-    if let Some(d) = deep {
-        let mut tool_stmt = tx
-            .prepare_cached(
-                "INSERT INTO tool_calls (sid, turn, call_id, name, is_error, start_ms, duration_ms, output)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
+    let mut tool_stmt = tx
+        .prepare_cached(
+            "INSERT INTO tool_calls (sid, turn, call_id, name, is_error, start_ms, duration_ms, output)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(cat)?;
+    for c in &rows.tool_calls {
+        tool_stmt
+            .execute(params![
+                sid,
+                c.turn,
+                c.call_id,
+                c.name,
+                c.is_error,
+                ms(c.start_ns),
+                ms(c.duration_ns),
+                c.output,
+            ])
             .map_err(cat)?;
-        for (turn, c) in &d.tool_calls {
-            tool_stmt
-                .execute(params![
-                    sid,
-                    turn,
-                    c.call_id,
-                    c.name,
-                    c.is_error,
-                    c.start_ns as f64 / 1e6,
-                    c.end_ns.saturating_sub(c.start_ns) as f64 / 1e6,
-                    calltape_read::units::preview(&c.output.to_string(), 500),
-                ])
-                .map_err(cat)?;
-        }
-        let mut err_stmt = tx
-            .prepare_cached(
-                "INSERT INTO errors (sid, turn, time_ms, kind, source, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
+    }
+    let mut err_stmt = tx
+        .prepare_cached(
+            "INSERT INTO errors (sid, turn, time_ms, kind, source, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(cat)?;
+    for e in &rows.errors {
+        err_stmt
+            .execute(params![
+                sid,
+                e.turn,
+                ms(e.time_ns),
+                e.kind,
+                e.source,
+                e.message
+            ])
             .map_err(cat)?;
-        for (turn, time, kind, source, message) in &d.errors {
-            err_stmt
-                .execute(params![
-                    sid,
-                    turn,
-                    *time as f64 / 1e6,
-                    kind,
-                    source,
-                    message
-                ])
-                .map_err(cat)?;
-        }
     }
     Ok(())
 }

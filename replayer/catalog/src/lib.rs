@@ -4,8 +4,10 @@
 //! The schema is documented in README.md, "Catalog schema".
 
 pub mod indexer;
+pub mod parquet;
 pub mod prices;
 pub mod query;
+pub mod rows;
 pub mod schema;
 pub mod stats;
 pub mod synthetic;

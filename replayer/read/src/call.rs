@@ -5,14 +5,25 @@
 
 use calltape_format::limits::MAX_SILENCE_S;
 use calltape_format::placement::TrackWindow;
-use calltape_format::{Archive, Filter, FormatError, Record, TimedRecord, Track};
+use calltape_format::{Archive, FetchOptions, Filter, FormatError, Record, TimedRecord, Track};
 
 use crate::error::{AppError, Result};
 use crate::source::ArchiveSource;
 
 /// All control records (lane 0) of the call in time order.
 pub async fn control_records(src: &ArchiveSource, archive: &Archive) -> Result<Vec<TimedRecord>> {
-    src.records(src.reader(archive, Filter::lane(0))).await
+    control_records_with(src, archive, FetchOptions::default()).await
+}
+
+/// [`control_records`] with other request sizes (the indexer joins chunks further apart, to
+/// make fewer requests).
+pub async fn control_records_with(
+    src: &ArchiveSource,
+    archive: &Archive,
+    opts: FetchOptions,
+) -> Result<Vec<TimedRecord>> {
+    src.records(src.reader(archive, Filter::lane(0)).with_options(opts))
+        .await
 }
 
 /// Control records of the chunks that name `turn`, in time order.

@@ -50,6 +50,7 @@ impl AppError {
         let message = e.to_string();
         let hint = if hint.is_empty()
             && (message.contains("connect")
+                || message.contains("error sending request")
                 || message.contains("dns")
                 || message.contains("timed out"))
         {

@@ -457,8 +457,16 @@ impl ArchiveSource {
     /// but the largest calls. The tail's bytes stay held, so the chunks in it are not
     /// fetched again.
     pub async fn open(&self) -> Result<Archive> {
+        self.open_from_tail(calltape_format::reader::TAIL_FETCH)
+            .await
+    }
+
+    /// [`open`](Self::open), asking first for only the last `first_tail` bytes and for more
+    /// only when the footer says the summary and index start earlier: for indexing many
+    /// archives, whose tails are mostly a few KiB.
+    pub async fn open_from_tail(&self, first_tail: u64) -> Result<Archive> {
         let mut opener = Opener::new(self.len);
-        let mut range = opener.first_range();
+        let mut range = self.len.saturating_sub(first_tail.max(1))..self.len;
         loop {
             let bytes = self.read(range.clone()).await?;
             match opener

@@ -1,5 +1,6 @@
 //! One module per subcommand: its arguments (clap) and its `run`, which returns the exit code.
 
+pub mod catalog;
 pub mod collect;
 pub mod diff;
 pub mod export;
