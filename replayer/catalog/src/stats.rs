@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use calltape_format::call::latency::{LatencyFlag, Part};
 use rusqlite::Connection;
 use serde::Serialize;
 
@@ -182,7 +183,8 @@ pub fn compute(
     {
         let mut stmt = conn
             .prepare(
-                "SELECT sid, e2e_ms, e2e_valid, eou_ms, stt_ms, llm_ms, tool_ms, tts_ms, rest_ms FROM turns",
+                "SELECT sid, e2e_ms, e2e_valid, eou_ms, stt_ms, llm_ms, tool_ms, tts_ms, rest_ms, flags
+                 FROM turns",
             )
             .map_err(cat)?;
         let mut rows = stmt.query([]).map_err(cat)?;
@@ -207,10 +209,17 @@ pub fn compute(
                     }
                 }
             }
-            for (i, col) in (3..9).enumerate() {
-                if let Some(v) = r.get::<_, Option<f64>>(col).map_err(cat)? {
-                    // negative or absurd parts are flagged in the archive: not drawn, not counted
-                    if (0.0..=60_000.0).contains(&v) {
+            // a part flagged in the archive (negative, absurd; rest when the parts exceed
+            // e2e) is not drawn and not counted: the read layer's rule, from the flags column
+            let flags: String = r.get(9).map_err(cat)?;
+            let flagged: Vec<Part> = flags
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .filter_map(|f| LatencyFlag::parse(f).part())
+                .collect();
+            for (i, part) in Part::BREAKDOWN.into_iter().enumerate() {
+                if let Some(v) = r.get::<_, Option<f64>>(3 + i).map_err(cat)? {
+                    if !flagged.contains(&part) {
                         a.values[i + 1].push(v);
                     }
                 }
