@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::chunk::{
-    audio_end_ns, encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN,
-    RECORD_HEADER_LEN,
+    audio_end_ns, encode_record, seal_chunk_stored, seal_chunk_with, ChunkEncoding, ChunkHeader,
+    CHUNK_HEADER_LEN, RECORD_HEADER_LEN,
 };
 use crate::error::{FormatError, Result};
 use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FOOTER_LEN, FRAME_OVERHEAD};
@@ -30,6 +30,10 @@ pub struct WriterOptions {
     pub zstd_level: i32,
     /// zstd level for audio chunks.
     pub audio_zstd_level: i32,
+    /// Chunk encodings whose bodies are stored in a zstd frame of raw blocks instead of
+    /// being compressed ([`crate::chunk::seal_chunk_stored`]): for bodies zstd cannot shrink
+    /// (default: none).
+    pub stored_encodings: &'static [ChunkEncoding],
 }
 
 impl Default for WriterOptions {
@@ -39,6 +43,7 @@ impl Default for WriterOptions {
             max_chunk_bytes: 1 << 20,
             zstd_level: 3,
             audio_zstd_level: 3,
+            stored_encodings: &[],
         }
     }
 }
@@ -300,26 +305,36 @@ impl<W: Write> ArchiveWriter<W> {
             first_turn: open.first_turn,
             last_turn: open.last_turn,
         };
-        let level = match open.encoding {
-            ChunkEncoding::Records => self.opts.zstd_level,
-            _ => self.opts.audio_zstd_level,
+        let payload = if self.opts.stored_encodings.contains(&open.encoding) {
+            seal_chunk_stored(
+                header,
+                open.encoding,
+                &open.body,
+                &open.samples,
+                open.channels,
+            )?
+        } else {
+            let level = match open.encoding {
+                ChunkEncoding::Records => self.opts.zstd_level,
+                _ => self.opts.audio_zstd_level,
+            };
+            let at = match self.compressors.iter().position(|c| c.0 == level) {
+                Some(i) => i,
+                None => {
+                    self.compressors
+                        .push((level, zstd::bulk::Compressor::new(level)?));
+                    self.compressors.len() - 1
+                }
+            };
+            seal_chunk_with(
+                header,
+                open.encoding,
+                &open.body,
+                &open.samples,
+                open.channels,
+                &mut self.compressors[at].1,
+            )?
         };
-        let at = match self.compressors.iter().position(|c| c.0 == level) {
-            Some(i) => i,
-            None => {
-                self.compressors
-                    .push((level, zstd::bulk::Compressor::new(level)?));
-                self.compressors.len() - 1
-            }
-        };
-        let payload = seal_chunk_with(
-            header,
-            open.encoding,
-            &open.body,
-            &open.samples,
-            open.channels,
-            &mut self.compressors[at].1,
-        )?;
         let frame = encode_frame(FrameKind::Chunk, &payload);
         let offset = self.pos;
         self.get_mut().write_all(&frame)?;
