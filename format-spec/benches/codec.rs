@@ -180,8 +180,8 @@ fn write_archive(recs: &[TimedRecord], cap: usize, codec: AudioCodec, stored: bo
         },
         ..WriterOptions::default()
     };
-    let mut w = ArchiveWriter::with_options(Vec::with_capacity(cap), header(codec), opts)
-        .expect("header");
+    let mut w =
+        ArchiveWriter::with_options(Vec::with_capacity(cap), header(codec), opts).expect("header");
     for r in recs {
         w.write(r).expect("write");
     }

@@ -152,7 +152,9 @@ impl<W: Write> ArchiveWriter<W> {
         &self.index
     }
 
-    /// Adds one record. Returns how many chunks this closed (and so wrote to the output).
+    /// Adds one record. Returns how many chunks this closed (and so wrote to the output). On
+    /// an error the record was not added; if the output failed, the chunk it was to take
+    /// stays open and is written by a later close.
     pub fn write(&mut self, rec: &TimedRecord) -> Result<usize> {
         let lane = rec.record.lane();
         let (encoding, channels, end_ns) = match &rec.record {
@@ -187,10 +189,13 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let mut closed = 0;
         if let Some(open) = self.lanes.get(&lane) {
+            // (a full chunk is open only if writing it failed: see `close_lane`)
             if rec.time_ns
                 >= open
                     .start_ns
                     .saturating_add(self.opts.max_chunk_duration_ns)
+                || open.uncompressed_len() >= self.opts.max_chunk_bytes
+                || open.count >= MAX_CHUNK_RECORDS
             {
                 closed += self.close_lane(lane)?;
             }
@@ -242,7 +247,11 @@ impl<W: Write> ArchiveWriter<W> {
             open.uncompressed_len() >= self.opts.max_chunk_bytes || open.count >= MAX_CHUNK_RECORDS;
         self.summary.observe(rec);
         if full {
-            closed += self.close_lane(lane)?;
+            // the record is in: if the output fails to take the chunk, it stays open and the
+            // error comes from the next close (an `Err` always means the record is not in)
+            if let Ok(n) = self.close_lane(lane) {
+                closed += n;
+            }
         }
         Ok(closed)
     }
@@ -337,7 +346,12 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let frame = encode_frame(FrameKind::Chunk, &payload);
         let offset = self.pos;
-        self.get_mut().write_all(&frame)?;
+        if let Err(e) = self.get_mut().write_all(&frame) {
+            // the chunk stays open: an output that can take its bytes again (a spool file cut
+            // back to `position()` once space is back) gets it on the next close
+            self.lanes.insert(lane, open);
+            return Err(e.into());
+        }
         self.pos += frame.len() as u64;
         let uncompressed_len = u32::from_le_bytes(payload[24..28].try_into().expect("4 bytes"));
         self.index.push(ChunkEntry {
