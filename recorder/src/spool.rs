@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use calltape_format::chunk::ChunkEncoding;
 use calltape_format::{
     recover_in_place, ArchiveWriter, AudioFrame, Dropped, Event, FormatError, Header, Record,
     SessionEnd, Summary, TimedRecord, WriterOptions,
@@ -180,10 +179,12 @@ struct Suspended {
     error: String,
 }
 
-/// Chunk encodings the recorder stores in zstd frames of raw blocks instead of compressing:
-/// `pcm16_rice` bodies (measured: zstd took ~13% of the writer's time for ~1% of their size).
-/// `pcm16_lpc2` bodies are byte planes whose entropy coder is zstd: compressed.
-const STORED_ENCODINGS: &[ChunkEncoding] = &[ChunkEncoding::AudioPcm16Rice];
+/// zstd level of the recorder's audio chunks (it writes `pcm16_rice` only). Measured on the
+/// codec bench's 84 s of speech (BENCHMARKS.md, "Format codec"): level 3 0.550 of raw PCM,
+/// 26.5 ms; level -5 0.557, 21.4 ms; bodies stored in raw blocks 0.587 (the records section's
+/// audio heads no longer shrink), 19.5–31.7 ms. Level -5 keeps the size within ~1% for most
+/// of the time saved.
+const AUDIO_ZSTD_LEVEL: i32 = -5;
 
 /// How long a session whose spool file write failed waits before trying again.
 const WRITE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -268,8 +269,7 @@ impl SpoolWriter {
         }
         let opts = WriterOptions {
             max_chunk_duration_ns: self.settings.flush_interval_ns,
-            // zstd does not shrink a Rice bitstream (BENCHMARKS.md, "Format codec"): store it
-            stored_encodings: STORED_ENCODINGS,
+            audio_zstd_level: AUDIO_ZSTD_LEVEL,
             ..WriterOptions::default()
         };
         let out = SpoolFile {
