@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use calltape_format::audio::{decode_planes, encode_planes};
+use calltape_format::chunk::ChunkEncoding;
 use calltape_format::{
     decode_chunk_frame, open, AgentInfo, ArchiveWriter, AudioCodec, AudioFrame, Header, Record,
     Speaker, TimedRecord, Track, WriterOptions,
@@ -169,13 +170,25 @@ fn records(samples: &[i16]) -> Vec<TimedRecord> {
         .collect()
 }
 
-fn write_archive(recs: &[TimedRecord], cap: usize, codec: AudioCodec) -> Vec<u8> {
-    let mut w = ArchiveWriter::with_options(
-        Vec::with_capacity(cap),
-        header(codec),
-        WriterOptions::default(),
-    )
-    .expect("header");
+/// `stored`: audio bodies go into zstd frames of raw blocks instead of being compressed;
+/// else they are compressed at zstd level `level`.
+fn write_archive(
+    recs: &[TimedRecord],
+    cap: usize,
+    codec: AudioCodec,
+    (stored, level): (bool, i32),
+) -> Vec<u8> {
+    let opts = WriterOptions {
+        audio_zstd_level: level,
+        stored_encodings: if stored {
+            &[ChunkEncoding::AudioPcm16Lpc2, ChunkEncoding::AudioPcm16Rice]
+        } else {
+            &[]
+        },
+        ..WriterOptions::default()
+    };
+    let mut w =
+        ArchiveWriter::with_options(Vec::with_capacity(cap), header(codec), opts).expect("header");
     for r in recs {
         w.write(r).expect("write");
     }
@@ -216,7 +229,7 @@ fn flac_size(pcm: &[i16], tag: &str) -> Option<u64> {
     size
 }
 
-fn report_sizes(inp: &Input, archive: &[u8], codec: AudioCodec) {
+fn report_sizes(inp: &Input, archive: &[u8], codec: AudioCodec, (stored, level): (bool, i32)) {
     let raw = 2 * inp.samples.len() as u64;
     let a = open(&mut std::io::Cursor::new(archive)).expect("bench archive opens");
     let audio: u64 = a
@@ -251,7 +264,7 @@ fn report_sizes(inp: &Input, archive: &[u8], codec: AudioCodec) {
             let (mut ct, mut fl) = (0u64, 0u64);
             for p in &inp.clips {
                 let s = read_wav(p).expect("read before");
-                let arch = write_archive(&records(&s), 2 * s.len(), codec);
+                let arch = write_archive(&records(&s), 2 * s.len(), codec, (stored, level));
                 let a = open(&mut std::io::Cursor::new(&arch)).expect("opens");
                 ct += a.index.iter().map(|e| e.frame_len()).sum::<u64>();
                 fl += flac_size(&s, "clip").unwrap_or(0);
@@ -276,17 +289,38 @@ fn bench(c: &mut Criterion) {
     let raw_bytes = 2 * inp.samples.len();
     let mut g = c.benchmark_group("codec");
     g.throughput(Throughput::Bytes(raw_bytes as u64));
-    for (codec, suffix) in [
-        (AudioCodec::Pcm16Lpc2, ""),
-        (AudioCodec::Pcm16Rice, "_rice"),
+    // "_stored": the audio bodies in zstd frames of raw blocks (no compressor run), to
+    // decide per encoding whether zstd pays (`WriterOptions::stored_encodings`)
+    // "_fast": zstd level -5 on the audio bodies
+    for (codec, suffix, stored, level) in [
+        (AudioCodec::Pcm16Lpc2, "", false, 3),
+        (AudioCodec::Pcm16Lpc2, "_stored", true, 3),
+        (AudioCodec::Pcm16Rice, "_rice", false, 3),
+        (AudioCodec::Pcm16Rice, "_rice_fast", false, -5),
+        (AudioCodec::Pcm16Rice, "_rice_stored", true, 3),
     ] {
-        let archive = write_archive(&recs, raw_bytes, codec);
-        report_sizes(&inp, &archive, codec);
+        let archive = write_archive(&recs, raw_bytes, codec, (stored, level));
+        eprintln!(
+            "{codec:?}, audio bodies {}:",
+            if stored {
+                "stored (no zstd)".to_string()
+            } else {
+                format!("zstd level {level}")
+            }
+        );
+        report_sizes(&inp, &archive, codec, (stored, level));
         let index = open(&mut std::io::Cursor::new(&archive))
             .expect("opens")
             .index;
         g.bench_function(format!("writer{suffix}"), |b| {
-            b.iter(|| black_box(write_archive(black_box(&recs), raw_bytes, codec)))
+            b.iter(|| {
+                black_box(write_archive(
+                    black_box(&recs),
+                    raw_bytes,
+                    codec,
+                    (stored, level),
+                ))
+            })
         });
         g.bench_function(format!("reader{suffix}"), |b| {
             b.iter(|| {

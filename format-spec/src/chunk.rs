@@ -185,13 +185,55 @@ pub fn seal_chunk(
 
 /// [`seal_chunk`] with a reusable zstd compression context (same bytes, less setup).
 pub fn seal_chunk_with(
-    mut header: ChunkHeader,
+    header: ChunkHeader,
     encoding: ChunkEncoding,
     records: &[u8],
     samples: &[i16],
     channels: usize,
     compressor: &mut zstd::bulk::Compressor<'static>,
 ) -> Result<Vec<u8>> {
+    let body = chunk_body(encoding, records, samples, channels)?;
+    let compressed = compressor.compress(&body)?;
+    Ok(chunk_payload(header, encoding, body.len(), &compressed))
+}
+
+/// [`seal_chunk`] without running a compressor: the body goes into a zstd frame of raw
+/// blocks ([`stored_zstd_frame`]), which every zstd decoder reads. For bodies zstd cannot
+/// shrink (a Rice bitstream), same meaning, a little more size, no compression time.
+pub fn seal_chunk_stored(
+    header: ChunkHeader,
+    encoding: ChunkEncoding,
+    records: &[u8],
+    samples: &[i16],
+    channels: usize,
+) -> Result<Vec<u8>> {
+    let body = chunk_body(encoding, records, samples, channels)?;
+    let mut frame = Vec::with_capacity(stored_zstd_frame_len(body.len()));
+    stored_zstd_frame(&body, &mut frame);
+    Ok(chunk_payload(header, encoding, body.len(), &frame))
+}
+
+fn chunk_payload(
+    mut header: ChunkHeader,
+    encoding: ChunkEncoding,
+    body_len: usize,
+    zstd_frame: &[u8],
+) -> Vec<u8> {
+    header.encoding = encoding.to_byte();
+    header.uncompressed_len = body_len as u32;
+    let mut out = Vec::with_capacity(CHUNK_HEADER_LEN + zstd_frame.len());
+    out.extend_from_slice(&header.encode());
+    out.extend_from_slice(zstd_frame);
+    out
+}
+
+/// The uncompressed chunk body of `encoding` (SPEC §4), at most [`MAX_CHUNK_UNCOMPRESSED`].
+fn chunk_body<'a>(
+    encoding: ChunkEncoding,
+    records: &'a [u8],
+    samples: &[i16],
+    channels: usize,
+) -> Result<std::borrow::Cow<'a, [u8]>> {
     let body = match encoding {
         ChunkEncoding::Records => std::borrow::Cow::Borrowed(records),
         ChunkEncoding::AudioPcm16Lpc2 => {
@@ -225,13 +267,40 @@ pub fn seal_chunk_with(
             limit: MAX_CHUNK_UNCOMPRESSED.into(),
         });
     }
-    header.encoding = encoding.to_byte();
-    header.uncompressed_len = body.len() as u32;
-    let compressed = compressor.compress(&body)?;
-    let mut out = Vec::with_capacity(CHUNK_HEADER_LEN + compressed.len());
-    out.extend_from_slice(&header.encode());
-    out.extend_from_slice(&compressed);
-    Ok(out)
+    Ok(body)
+}
+
+/// Largest block of a zstd frame (RFC 8878 §3.1.1.2.4: `Block_Maximum_Size` is 128 KiB).
+const ZSTD_MAX_BLOCK: usize = 128 << 10;
+
+/// Bytes [`stored_zstd_frame`] makes for a body of `len` bytes.
+pub fn stored_zstd_frame_len(len: usize) -> usize {
+    4 + 1 + 4 + 3 * len.div_ceil(ZSTD_MAX_BLOCK).max(1) + len
+}
+
+/// Appends `data` (at most 4 GiB - 1) as one zstd frame of raw blocks (RFC 8878): magic,
+/// a frame header declaring a single segment and the content size in 4 bytes, no checksum,
+/// no dictionary, then blocks of at most 128 KiB, each a 3-byte block header (last-block
+/// bit, block type 0 = Raw, size) followed by the bytes as they are. Empty data is one empty
+/// last block.
+pub fn stored_zstd_frame(data: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(u32::try_from(data.len()).is_ok());
+    out.reserve(stored_zstd_frame_len(data.len()));
+    out.extend_from_slice(&0xFD2F_B528u32.to_le_bytes());
+    // Frame_Header_Descriptor: Frame_Content_Size_flag 2 (4-byte field), Single_Segment 1
+    out.push(0b1010_0000);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let mut blocks = data.chunks(ZSTD_MAX_BLOCK).peekable();
+    if blocks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0]);
+        return;
+    }
+    while let Some(block) = blocks.next() {
+        let last = u32::from(blocks.peek().is_none());
+        let head = last | ((block.len() as u32) << 3);
+        out.extend_from_slice(&head.to_le_bytes()[..3]);
+        out.extend_from_slice(block);
+    }
 }
 
 /// A decoded chunk.

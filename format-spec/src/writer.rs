@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use crate::chunk::{
-    audio_end_ns, encode_record, seal_chunk_with, ChunkEncoding, ChunkHeader, CHUNK_HEADER_LEN,
-    RECORD_HEADER_LEN,
+    audio_end_ns, encode_record, seal_chunk_stored, seal_chunk_with, ChunkEncoding, ChunkHeader,
+    CHUNK_HEADER_LEN, RECORD_HEADER_LEN,
 };
 use crate::error::{FormatError, Result};
 use crate::frame::{encode_frame, encode_preamble, Footer, FrameKind, FOOTER_LEN, FRAME_OVERHEAD};
@@ -30,6 +30,10 @@ pub struct WriterOptions {
     pub zstd_level: i32,
     /// zstd level for audio chunks.
     pub audio_zstd_level: i32,
+    /// Chunk encodings whose bodies are stored in a zstd frame of raw blocks instead of
+    /// being compressed ([`crate::chunk::seal_chunk_stored`]): for bodies zstd cannot shrink
+    /// (default: none).
+    pub stored_encodings: &'static [ChunkEncoding],
 }
 
 impl Default for WriterOptions {
@@ -39,6 +43,7 @@ impl Default for WriterOptions {
             max_chunk_bytes: 1 << 20,
             zstd_level: 3,
             audio_zstd_level: 3,
+            stored_encodings: &[],
         }
     }
 }
@@ -147,7 +152,9 @@ impl<W: Write> ArchiveWriter<W> {
         &self.index
     }
 
-    /// Adds one record. Returns how many chunks this closed (and so wrote to the output).
+    /// Adds one record. Returns how many chunks this closed (and so wrote to the output). On
+    /// an error the record was not added; if the output failed, the chunk it was to take
+    /// stays open and is written by a later close.
     pub fn write(&mut self, rec: &TimedRecord) -> Result<usize> {
         let lane = rec.record.lane();
         let (encoding, channels, end_ns) = match &rec.record {
@@ -182,10 +189,13 @@ impl<W: Write> ArchiveWriter<W> {
         };
         let mut closed = 0;
         if let Some(open) = self.lanes.get(&lane) {
+            // (a full chunk is open only if writing it failed: see `close_lane`)
             if rec.time_ns
                 >= open
                     .start_ns
                     .saturating_add(self.opts.max_chunk_duration_ns)
+                || open.uncompressed_len() >= self.opts.max_chunk_bytes
+                || open.count >= MAX_CHUNK_RECORDS
             {
                 closed += self.close_lane(lane)?;
             }
@@ -237,7 +247,11 @@ impl<W: Write> ArchiveWriter<W> {
             open.uncompressed_len() >= self.opts.max_chunk_bytes || open.count >= MAX_CHUNK_RECORDS;
         self.summary.observe(rec);
         if full {
-            closed += self.close_lane(lane)?;
+            // the record is in: if the output fails to take the chunk, it stays open and the
+            // error comes from the next close (an `Err` always means the record is not in)
+            if let Ok(n) = self.close_lane(lane) {
+                closed += n;
+            }
         }
         Ok(closed)
     }
@@ -300,29 +314,44 @@ impl<W: Write> ArchiveWriter<W> {
             first_turn: open.first_turn,
             last_turn: open.last_turn,
         };
-        let level = match open.encoding {
-            ChunkEncoding::Records => self.opts.zstd_level,
-            _ => self.opts.audio_zstd_level,
+        let payload = if self.opts.stored_encodings.contains(&open.encoding) {
+            seal_chunk_stored(
+                header,
+                open.encoding,
+                &open.body,
+                &open.samples,
+                open.channels,
+            )?
+        } else {
+            let level = match open.encoding {
+                ChunkEncoding::Records => self.opts.zstd_level,
+                _ => self.opts.audio_zstd_level,
+            };
+            let at = match self.compressors.iter().position(|c| c.0 == level) {
+                Some(i) => i,
+                None => {
+                    self.compressors
+                        .push((level, zstd::bulk::Compressor::new(level)?));
+                    self.compressors.len() - 1
+                }
+            };
+            seal_chunk_with(
+                header,
+                open.encoding,
+                &open.body,
+                &open.samples,
+                open.channels,
+                &mut self.compressors[at].1,
+            )?
         };
-        let at = match self.compressors.iter().position(|c| c.0 == level) {
-            Some(i) => i,
-            None => {
-                self.compressors
-                    .push((level, zstd::bulk::Compressor::new(level)?));
-                self.compressors.len() - 1
-            }
-        };
-        let payload = seal_chunk_with(
-            header,
-            open.encoding,
-            &open.body,
-            &open.samples,
-            open.channels,
-            &mut self.compressors[at].1,
-        )?;
         let frame = encode_frame(FrameKind::Chunk, &payload);
         let offset = self.pos;
-        self.get_mut().write_all(&frame)?;
+        if let Err(e) = self.get_mut().write_all(&frame) {
+            // the chunk stays open: an output that can take its bytes again (a spool file cut
+            // back to `position()` once space is back) gets it on the next close
+            self.lanes.insert(lane, open);
+            return Err(e.into());
+        }
         self.pos += frame.len() as u64;
         let uncompressed_len = u32::from_le_bytes(payload[24..28].try_into().expect("4 bytes"));
         self.index.push(ChunkEntry {

@@ -346,8 +346,11 @@ impl RecorderBuilder {
         self
     }
 
-    /// `fsync` (`sync_data`) the spool file after each chunk written (default true): a power
-    /// cut then loses no more than a process kill.
+    /// Make closed chunks durable on each writer tick that wrote some (default true): a power
+    /// cut then loses no more than a process kill. A writer thread commits all its files of
+    /// the tick together with one `syncfs` of the spool's filesystem (Linux; which also
+    /// flushes whatever else is dirty on that filesystem: give the spool its own in
+    /// production), or `fdatasync`s a lone file.
     pub fn sync_data(mut self, yes: bool) -> Self {
         self.sync_data = yes;
         self

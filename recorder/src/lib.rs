@@ -114,8 +114,9 @@
 //!   Over the memory budget or with a full queue, audio is dropped and counted (a `dropped`
 //!   record, unit `samples`, is written once there is room); control records have a reserve
 //!   (1/8 of the budget) and, if even that overflows, are counted (`dropped`, unit `records`).
-//! - **Crashes**: closed chunks are on disk (and `sync_data`'d by default, once per file per
-//!   writer tick); a kill at any moment loses at most the flush interval (default 1 s) plus
+//! - **Crashes**: closed chunks are on disk (and `sync_data`'d by default, once per writer
+//!   tick: with several files due, one `syncfs` of the spool's filesystem commits them all,
+//!   else the file's `fdatasync`); a kill at any moment loses at most the flush interval (default 1 s) plus
 //!   one writer tick (a tenth of the flush interval, 5–50 ms) plus the time the writer
 //!   thread waits for a CPU and the disk's sync takes: a chunk closes on the first tick after
 //!   its end, not at its end. Measured on a loaded 2-core VM (issue 17): up to 1.27 s in 100
@@ -127,9 +128,14 @@
 //!   [`Session::status`], [`Recorder::health`]). A session whose spool file cannot be created
 //!   drops and counts what it records and tries again once a second; once the file exists,
 //!   the counts go into the archive (`dropped`, reason `spool_unavailable`). A session whose
-//!   writes fail mid-call stops writing (records counted and dropped; these counts stay in
-//!   its status and finish report, not in the archive) and keeps what was written: a spool
-//!   file holding a valid prefix is never set aside while its recovery fails for an I/O
+//!   writes fail mid-call (a full disk) cuts its file back to the last whole frame, keeps the
+//!   chunk it could not write, and drops and counts what it records meanwhile; it tries again
+//!   once a second while records come in, and at its close. Once a write succeeds it goes on
+//!   in the same file: the kept chunk first, then a `spool_unavailable` event (`from_ns`,
+//!   `to_ns`: the session times of the failure and of the resumption, `error`), the `dropped`
+//!   records (reason `spool_unavailable`), and the call. If the file cannot even be cut back,
+//!   or its sync fails, the session stops writing for good (counts in its status and finish
+//!   report only). A spool file holding a valid prefix is never set aside while its recovery fails for an I/O
 //!   reason (a full disk): it stays as `.part` and is recovered and uploaded at the next scan
 //!   (retry interval, [`Recorder::upload_pending`], shutdown, next start) once space is back.
 //!   Only a file without even a valid header is set aside as `.part.unreadable` (an empty one

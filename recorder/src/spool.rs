@@ -46,6 +46,20 @@ pub(crate) struct SpoolFile {
     failed: bool,
     /// Bytes written so far (the archive's length once finished).
     written: u64,
+    /// After the failed write, the file was cut back to `written` (what the writer has
+    /// accounted for), so writing can go on there once space is back.
+    rewound: bool,
+}
+
+impl SpoolFile {
+    /// Cuts the file back to the bytes written before a failed `write_all` (a partial frame
+    /// would otherwise sit where the next frame goes) and seeks there.
+    fn rewind(&mut self) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.file.set_len(self.written)?;
+        self.file.seek(SeekFrom::Start(self.written))?;
+        Ok(())
+    }
 }
 
 impl Write for SpoolFile {
@@ -55,7 +69,10 @@ impl Write for SpoolFile {
                 "an earlier write to the spool file failed",
             ));
         }
-        let n = self.file.write(buf).inspect_err(|_| self.failed = true)?;
+        let n = self.file.write(buf).inspect_err(|_| {
+            self.failed = true;
+            self.rewound = false;
+        })?;
         self.written += n as u64;
         Ok(n)
     }
@@ -66,9 +83,11 @@ impl Write for SpoolFile {
                 "an earlier write to the spool file failed",
             ));
         }
-        self.file
-            .write_all(buf)
-            .inspect_err(|_| self.failed = true)?;
+        if let Err(e) = self.file.write_all(buf) {
+            self.failed = true;
+            self.rewound = self.rewind().is_ok();
+            return Err(e);
+        }
         self.written += buf.len() as u64;
         Ok(())
     }
@@ -147,7 +166,28 @@ pub(crate) struct SpoolWriter {
     create_retry_at: Option<std::time::Instant>,
     /// Something was dropped because there was no spool file to write it to.
     dropped_without_spool: bool,
+    /// Writing the spool file failed mid-call (a full disk, say) and the file was cut back to
+    /// its last whole frame: until a retry succeeds, what the session records is dropped and
+    /// counted; then writing goes on and the drops go into the archive.
+    suspended: Option<Suspended>,
 }
+
+struct Suspended {
+    /// Session time of the failure.
+    since_ns: u64,
+    retry_at: std::time::Instant,
+    error: String,
+}
+
+/// zstd level of the recorder's audio chunks (it writes `pcm16_rice` only). Measured on the
+/// codec bench's 84 s of speech (BENCHMARKS.md, "Format codec"): level 3 0.550 of raw PCM,
+/// 26.5 ms; level -5 0.557, 21.4 ms; bodies stored in raw blocks 0.587 (the records section's
+/// audio heads no longer shrink), 19.5–31.7 ms. Level -5 keeps the size within ~1% for most
+/// of the time saved.
+const AUDIO_ZSTD_LEVEL: i32 = -5;
+
+/// How long a session whose spool file write failed waits before trying again.
+const WRITE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How long a session whose spool file could not be created waits before trying again.
 const CREATE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -183,6 +223,7 @@ impl SpoolWriter {
             batch: VecDeque::new(),
             create_retry_at: None,
             dropped_without_spool: false,
+            suspended: None,
         };
         if let Err(e) = w.create() {
             let msg = format!(
@@ -228,12 +269,14 @@ impl SpoolWriter {
         }
         let opts = WriterOptions {
             max_chunk_duration_ns: self.settings.flush_interval_ns,
+            audio_zstd_level: AUDIO_ZSTD_LEVEL,
             ..WriterOptions::default()
         };
         let out = SpoolFile {
             file,
             failed: false,
             written: 0,
+            rewound: false,
         };
         match ArchiveWriter::with_options(out, self.header.clone(), opts) {
             Ok(writer) => {
@@ -256,6 +299,9 @@ impl SpoolWriter {
     /// The first failure of the session: reported once; from now on records are counted
     /// and dropped, and what is in the file stays recoverable.
     fn fail(&mut self, msg: String) {
+        if self.suspended.take().is_some() {
+            self.core.waiting_for_spool.store(false, Ordering::Relaxed);
+        }
         if let Some(mut w) = self.writer.take() {
             // its Drop would try to finish; the SpoolFile refuses, so nothing more is written
             w.get_mut().failed = true;
@@ -268,16 +314,97 @@ impl SpoolWriter {
     }
 
     fn write_failed(&mut self, e: impl std::fmt::Display) {
-        let msg = format!(
-            "writing spool file {} failed: {e}; recording of this session stops, what was \
-             written so far stays recoverable",
-            self.part_path.display()
-        );
-        self.fail(msg);
+        let rewound = self.writer.as_ref().is_some_and(|w| w.get_ref().rewound);
+        if !rewound {
+            let msg = format!(
+                "writing spool file {} failed: {e}; recording of this session stops, what was \
+                 written so far stays recoverable",
+                self.part_path.display()
+            );
+            return self.fail(msg);
+        }
+        // the file holds whole frames only: wait for space, dropping and counting meanwhile
+        let error = e.to_string();
+        let now = std::time::Instant::now();
+        match self.suspended.as_mut() {
+            Some(s) => s.retry_at = now + WRITE_RETRY,
+            None => {
+                let msg = format!(
+                    "writing spool file {} failed: {error}; what the session records is dropped \
+                     and counted until writing succeeds again (tried every {} s), what was \
+                     written so far stays",
+                    self.part_path.display(),
+                    WRITE_RETRY.as_secs()
+                );
+                // (not `degraded`, which makes the hot path refuse records: they must reach
+                // this writer, to be counted and to find out when space is back)
+                self.core.waiting_for_spool.store(true, Ordering::Relaxed);
+                if self.core.set_error(msg.clone()) {
+                    self.settings.issues.report(Some(&self.core.id), msg);
+                }
+                self.suspended = Some(Suspended {
+                    since_ns: self.core.clock.now_ns().max(self.written_until_ns),
+                    retry_at: now + WRITE_RETRY,
+                    error,
+                });
+            }
+        }
+    }
+
+    /// Writing works: the spool file takes bytes (a file not suspended by a failed write).
+    fn writing(&self) -> bool {
+        self.writer.is_some() && self.suspended.is_none()
+    }
+
+    /// Tries writing again after a failed write (when due, or at once if `now`): the chunks
+    /// whose write failed are written first; if that works, a `spool_unavailable` event says
+    /// from when to when records were dropped, and the `dropped` records follow.
+    fn retry_write(&mut self, now: bool) {
+        let Some(s) = self.suspended.as_ref() else {
+            return;
+        };
+        if !now && std::time::Instant::now() < s.retry_at {
+            return;
+        }
+        let Some(w) = self.writer.as_mut() else {
+            self.suspended = None;
+            return;
+        };
+        w.get_mut().failed = false;
+        match w.flush_chunks() {
+            Ok(n) => self.unsynced |= n > 0,
+            Err(FormatError::Io(e)) => return self.write_failed(e),
+            Err(e) => {
+                let msg = format!(
+                    "writing spool file {} failed: {e}; recording of this session stops, what \
+                     was written so far stays recoverable",
+                    self.part_path.display()
+                );
+                return self.fail(msg);
+            }
+        }
+        let Some(s) = self.suspended.take() else {
+            return;
+        };
+        self.core.waiting_for_spool.store(false, Ordering::Relaxed);
+        self.dropped_without_spool = true;
+        let to_ns = self.core.clock.now_ns().max(self.written_until_ns);
+        let mut attributes = calltape_format::Attributes::new();
+        attributes.insert("from_ns".into(), json!(s.since_ns));
+        attributes.insert("to_ns".into(), json!(to_ns));
+        attributes.insert("error".into(), json!(s.error));
+        self.write(&TimedRecord::new(
+            to_ns,
+            Record::Event(Event {
+                turn: None,
+                name: "spool_unavailable".into(),
+                attributes,
+            }),
+        ));
     }
 
     fn write(&mut self, rec: &TimedRecord) {
-        if self.writer.is_none() {
+        if !self.writing() {
             self.core.drop_records(1);
             return;
         }
@@ -296,14 +423,35 @@ impl SpoolWriter {
                 self.core.records_written.fetch_add(1, Ordering::Relaxed);
                 self.unsynced |= closed > 0;
             }
-            Err(FormatError::Io(e)) => self.write_failed(e),
+            Err(FormatError::Io(e)) => {
+                self.write_failed(e);
+                self.count_lost(rec);
+            }
             Err(_) => self.core.drop_records(1),
+        }
+    }
+
+    /// Counts a record that could not be written as dropped (samples for audio).
+    fn count_lost(&mut self, rec: &TimedRecord) {
+        match &rec.record {
+            Record::Audio(a) => {
+                if let Some(slot) = self.core.track(a.track) {
+                    let frames = (a.samples.len() / usize::from(a.channels.max(1))) as u64;
+                    slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
+                    slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
+                }
+                self.dropped_without_spool = true;
+            }
+            _ => {
+                self.core.drop_records(1);
+                self.dropped_without_spool = true;
+            }
         }
     }
 
     /// Closes every open chunk that started a flush interval or more before `now_ns`.
     fn close_chunks_until(&mut self, now_ns: u64) {
-        if now_ns <= self.closed_until_ns {
+        if now_ns <= self.closed_until_ns || !self.writing() {
             return;
         }
         self.closed_until_ns = now_ns;
@@ -317,7 +465,13 @@ impl SpoolWriter {
 
     /// Chunks were written since the last [`SpoolWriter::sync`].
     pub(crate) fn needs_sync(&self) -> bool {
-        self.unsynced && self.settings.sync_data && self.writer.is_some()
+        self.unsynced && self.settings.sync_data && self.writing()
+    }
+
+    /// The chunks written so far were made durable by a sync of the whole spool filesystem
+    /// (the writer thread's group commit).
+    pub(crate) fn synced_with_filesystem(&mut self) {
+        self.unsynced = false;
     }
 
     /// Makes the chunks written so far durable (`sync_data`).
@@ -341,6 +495,7 @@ impl SpoolWriter {
     /// the chunks the session's clock has passed.
     pub(crate) fn pump(&mut self) {
         self.retry_create();
+        self.retry_write(false);
         let mut batch = std::mem::take(&mut self.batch);
         self.core.queue.take(&mut batch);
         let taken = batch.len() as u64;
@@ -383,6 +538,10 @@ impl SpoolWriter {
         if self.writer.is_none() {
             return true;
         }
+        if self.suspended.is_some() {
+            // chunks cannot close until writing works again; records arriving ring the bell
+            return self.last_taken == 0;
+        }
         self.last_taken == 0
             && (self.core.clock.mode() == ClockMode::Manual
                 || self.closed_until_ns
@@ -410,7 +569,7 @@ impl SpoolWriter {
     }
 
     fn control(&mut self, mut rec: TimedRecord) {
-        if self.writer.is_none() {
+        if !self.writing() {
             self.dropped_without_spool = true;
             self.core.drop_records(1);
             return;
@@ -434,7 +593,7 @@ impl SpoolWriter {
         };
         let channels = usize::from(slot.channels.max(1));
         let frames = (samples.len() / channels) as u64;
-        if self.writer.is_none() {
+        if !self.writing() {
             self.dropped_without_spool = true;
             slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
             slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
@@ -478,7 +637,7 @@ impl SpoolWriter {
 
     /// Writes a `dropped` record for everything dropped since the last one.
     fn report_drops(&mut self) {
-        if self.writer.is_none() {
+        if !self.writing() {
             return;
         }
         let mut drops = Vec::new();
@@ -553,7 +712,9 @@ impl SpoolWriter {
     }
 
     fn close_file(&mut self) -> Closed {
-        if self.writer.is_some() && !self.wrote_end {
+        // a last try to write after a failed write: the file stays whole if space is back
+        self.retry_write(true);
+        if self.writing() && !self.wrote_end {
             let reason = self
                 .core
                 .default_end_reason

@@ -1,7 +1,8 @@
 //! A full spool disk loses no call: a spool file holding a valid prefix is kept (not set
 //! aside) while the disk is full and recovered and uploaded once space is back, and a session
 //! started on a full disk records again as soon as space returns, with what it dropped in
-//! the archive.
+//! the archive, and so does a session whose disk fills mid-call (the file is cut back to its
+//! last whole frame and written on from there).
 //!
 //! The disk is a small tmpfs, which needs root (CAP_SYS_ADMIN); without it these tests say so
 //! on stderr and skip.
@@ -238,4 +239,134 @@ async fn a_session_started_on_a_full_disk_records_once_space_is_back() {
         .collect();
     assert!(names.contains(&"after_space_is_back"), "{names:?}");
     assert!(!names.contains(&"while_full"), "{names:?}");
+}
+
+/// Records `[from_ms, to_ms)` of incompressible audio on track 1 (20 ms frames) and an event
+/// named `name` every 100 ms. Returns the samples sent.
+fn noisy_stretch(s: &calltape_recorder::Session, from_ms: u64, to_ms: u64, name: &str) -> u64 {
+    let mut x = 0x9E37_79B9u32 ^ from_ms as u32;
+    let mut sent = 0;
+    for t in (from_ms..to_ms).step_by(20) {
+        let frame: Vec<i16> = (0..320)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as i16
+            })
+            .collect();
+        s.at(t * MS).audio(1, &frame);
+        sent += 320;
+        if t % 100 == 0 {
+            let mut a = Attributes::new();
+            a.insert("t_ms".into(), t.into());
+            s.at(t * MS).event(name, a);
+        }
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_writes_fail_mid_call_resumes_once_space_is_back() {
+    let test = "a_session_whose_writes_fail_mid_call_resumes_once_space_is_back";
+    let Some(disk) = SmallDisk::mount(test, "4m") else {
+        return;
+    };
+    let spool = disk.path().join("spool");
+    std::fs::create_dir(&spool).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let reported = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r2 = reported.clone();
+    let rec = Recorder::builder()
+        .destination(format!("file://{}", dest.path().display()))
+        .spool_dir(&spool)
+        .retry_interval(None)
+        .on_error(move |_| {
+            r2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        })
+        .build()
+        .await
+        .unwrap();
+    let s = rec.start_session(call_info("call-disk-fills")).unwrap();
+    let mut sent = noisy_stretch(&s, 0, 2_000, "before_full");
+    s.drained().await;
+    assert!(!s.status().degraded, "{:?}", s.status());
+
+    // the disk fills mid-call: the chunks due next cannot be written
+    disk.fill();
+    sent += noisy_stretch(&s, 2_000, 5_000, "while_full");
+    s.drained().await;
+    let during = s.status();
+    assert!(during.degraded, "{during:?}");
+    assert!(
+        during.dropped_samples > 0 && during.dropped_records > 0,
+        "{during:?}"
+    );
+    assert!(
+        during
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("until writing succeeds again"),
+        "{during:?}"
+    );
+
+    // space is back: the next records written after the retry interval go in again
+    disk.free();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    sent += noisy_stretch(&s, 5_000, 7_000, "after_space_is_back");
+    s.drained().await;
+    let after = s.status();
+    assert!(!after.degraded, "writing again: {after:?}");
+    assert!(after.records_written > during.records_written, "{after:?}");
+    let report = s.finish().await.unwrap();
+    assert_eq!(report.upload.outcome, UploadOutcome::Uploaded, "{report:?}");
+    assert!(!report.upload.recovered, "closed normally: {report:?}");
+    assert_eq!(
+        reported.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the failure is reported once"
+    );
+    assert!(names(&spool).is_empty(), "{:?}", names(&spool));
+
+    let rb = read_back(&std::fs::read(dest.path().join(&report.upload.key)).unwrap());
+    assert_eq!(rb.archive.footer.flags & 1, 0, "not a recovered file");
+    let (mut dropped_records, mut dropped_samples) = (0, 0);
+    let mut events: Vec<(&str, u64)> = Vec::new();
+    let mut outage = None;
+    let mut kept_samples = 0u64;
+    for r in &rb.records {
+        match &r.record {
+            Record::Dropped(d) => {
+                assert_eq!(d.reason, "spool_unavailable", "{d:?}");
+                match d.unit.as_str() {
+                    "records" => dropped_records += d.count,
+                    "samples" => dropped_samples += d.count,
+                    u => panic!("unit {u}"),
+                }
+            }
+            Record::Event(e) if e.name == "spool_unavailable" => outage = Some(e.clone()),
+            Record::Event(e) => events.push((e.name.as_str(), r.time_ns)),
+            Record::Audio(a) => kept_samples += a.samples.len() as u64,
+            _ => {}
+        }
+    }
+    // every drop is in the archive, and every sample sent is either kept or counted
+    assert_eq!(dropped_records, report.dropped_records, "{report:?}");
+    assert_eq!(dropped_samples, report.dropped_samples, "{report:?}");
+    assert_eq!(kept_samples + dropped_samples, sent);
+    // what came before the disk filled and after space came back is all there
+    let count = |n: &str| events.iter().filter(|(e, _)| *e == n).count();
+    assert_eq!(count("before_full"), 20, "{events:?}");
+    assert_eq!(count("after_space_is_back"), 20, "{events:?}");
+    assert!(count("while_full") < 30, "{events:?}");
+    // the outage says from when to when, within the call's time
+    let outage = outage.expect("a spool_unavailable event");
+    let from = outage.attributes["from_ns"].as_u64().unwrap();
+    let to = outage.attributes["to_ns"].as_u64().unwrap();
+    assert!(
+        (1_000 * MS..=5_000 * MS).contains(&from) && (from..=7_000 * MS).contains(&to),
+        "{outage:?}"
+    );
+    assert!(outage.attributes["error"].as_str().is_some(), "{outage:?}");
 }

@@ -1,17 +1,22 @@
-//! Capacity: CPU the recorder spends per call-minute while recording many calls at once, and
-//! from it how many calls one core keeps up with in real time.
+//! Capacity: CPU the recorder spends per call-minute while recording many live calls at once
+//! in real time, and from it how many calls one core keeps up with.
 //!
-//! Each simulated call has two continuous 16 kHz tracks in 20 ms frames (the sample dialogues'
-//! speech, the agent's silences filled with a line's noise floor) and 30 events a second
-//! (the dialogue's control records topped up with `vad` events). N calls are replayed
-//! interleaved, frame by frame, through one recorder on a current-thread tokio runtime (the
-//! writers' encoding, compression, writes and fsyncs on its blocking pool), faster than real
-//! time (explicit timestamps, manual clock), closed and "uploaded" to a local directory. The process's CPU time (user + system, all threads, from
-//! `/proc/self/stat`) over the whole run, divided by the call-minutes recorded, is the cost;
-//! 60 s divided by it is the number of calls one core records in real time. The replay loop
-//! itself (the simulated agents) is included, so the figure errs on the low side.
+//! Each call has two continuous 16 kHz tracks in 20 ms frames (the sample dialogues' speech,
+//! the agent's silences filled with a line's noise floor) and 30 events a second (the
+//! dialogue's control records topped up with `vad` events). N calls are recorded at once in
+//! **real time**: live session clocks (records stamped "now"), a pacing thread that sends
+//! every call's next frame each 20 ms of wall-clock time, the recorder's default
+//! configuration (writer threads, `sync_data` on). The process's CPU time (user + system,
+//! all threads, from `/proc/self/stat`) over a window that starts after a second of
+//! recording and ends before the calls are closed, divided by the call-minutes in that
+//! window, is the cost; 60 s divided by it is the number of calls one core records in real
+//! time. The pacing thread (the simulated agents) is included, so the figure errs on the low
+//! side. `cargo bench -p calltape-recorder --bench live_calls` measures the same on recorded
+//! human speech with record-call latencies; BENCHMARKS.md has its figures.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use calltape_format::{Event, Record, TimedRecord};
 use calltape_recorder::{Recorder, Session, SessionInfo, Speaker};
@@ -122,60 +127,91 @@ struct Run {
     dropped: u64,
 }
 
-/// Records `calls` calls of `window_ns` each, interleaved, and closes them.
-async fn replay(rec: &Recorder, w: &Workload, calls: usize, window_ns: u64, tag: &str) -> u64 {
-    let span = w.duration_ns().saturating_sub(window_ns) / 1_000_000_000;
+/// Records `calls` live calls in real time for `warmup` plus `window`, measuring the
+/// process's CPU over `window`; then closes them.
+async fn live(
+    rec: &Recorder,
+    w: &Arc<Workload>,
+    calls: usize,
+    warmup: Duration,
+    window: Duration,
+    tag: &str,
+) -> Run {
+    let span = w
+        .duration_ns()
+        .saturating_sub((warmup + window).as_nanos() as u64 + 2_000_000_000)
+        / 1_000_000_000;
     let sessions: Vec<(Session, u64)> = (0..calls)
         .map(|k| {
             let info = SessionInfo::new(format!("capacity-{tag}-{k}"))
                 .track(Speaker::User, RATE as u32, 1)
-                .track(Speaker::Agent, RATE as u32, 1)
-                .started_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_165_200))
-                .manual_clock();
+                .track(Speaker::Agent, RATE as u32, 1);
             // each call starts somewhere else in the dialogue
             let offset = (k as u64 * 7) % span.max(1) * 1_000_000_000;
             (rec.start_session(info).expect("start session"), offset)
         })
         .collect();
-    let mut next: Vec<usize> = sessions
-        .iter()
-        .map(|(_, off)| w.control.partition_point(|r| r.time_ns < *off))
-        .collect();
-    let ticks = window_ns / FRAME_NS;
-    for tick in 0..ticks {
-        let t = tick * FRAME_NS;
-        for (k, (s, off)) in sessions.iter().enumerate() {
-            let first = ((off + t) * RATE / 1_000_000_000) as usize;
-            s.at(t).audio(1, &w.user[first..first + FRAME]);
-            s.at(t).audio(2, &w.agent[first..first + FRAME]);
-            while let Some(r) = w.control.get(next[k]) {
-                if r.time_ns >= off + t + FRAME_NS {
-                    break;
+    let stop = Arc::new(AtomicBool::new(false));
+    let pacer = {
+        let (w, stop) = (w.clone(), stop.clone());
+        let sessions = sessions.clone();
+        std::thread::spawn(move || {
+            let mut next: Vec<usize> = sessions
+                .iter()
+                .map(|(_, off)| w.control.partition_point(|r| r.time_ns < *off))
+                .collect();
+            let start = Instant::now();
+            let mut tick = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let at = start + Duration::from_nanos(tick * FRAME_NS);
+                if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
                 }
-                s.at(r.time_ns - off).record(r.record.clone());
-                next[k] += 1;
+                let t = tick * FRAME_NS;
+                for (k, (s, off)) in sessions.iter().enumerate() {
+                    let first = ((off + t) * RATE / 1_000_000_000) as usize;
+                    if first + FRAME > w.user.len() {
+                        continue;
+                    }
+                    s.audio(1, &w.user[first..first + FRAME]);
+                    s.audio(2, &w.agent[first..first + FRAME]);
+                    while let Some(r) = w.control.get(next[k]) {
+                        if r.time_ns >= off + t + FRAME_NS {
+                            break;
+                        }
+                        s.record(r.record.clone());
+                        next[k] += 1;
+                    }
+                }
+                tick += 1;
             }
-        }
-        if tick % 50 == 49 {
-            // every simulated second: let the writers catch up (no drops, bounded memory)
-            for (s, _) in &sessions {
-                s.drained().await;
-            }
-        }
-    }
+        })
+    };
+    tokio::time::sleep(warmup).await;
+    let (cpu0, wall0) = (process_cpu(), Instant::now());
+    tokio::time::sleep(window).await;
+    let (cpu, wall) = (process_cpu() - cpu0, wall0.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    pacer.join().expect("pacer");
     let finishing = sessions.into_iter().map(|(s, _)| async move {
-        s.at(window_ns).end("user_hangup", Some("resolved"));
+        s.end("user_hangup", Some("resolved"));
         let r = s.finish().await.expect("finish");
         assert!(r.upload.is_uploaded(), "{r:?}");
         r.dropped_samples + r.dropped_records
     });
-    futures::future::join_all(finishing).await.into_iter().sum()
+    let dropped = futures::future::join_all(finishing).await.into_iter().sum();
+    Run {
+        cpu,
+        wall,
+        call_minutes: calls as f64 * wall.as_secs_f64() / 60.0,
+        dropped,
+    }
 }
 
-fn measure(w: &Workload, calls: usize, window_ns: u64, tag: &str) -> Run {
-    // one worker thread; the writers' blocking work (encode, compress, write, fsync) runs on
-    // tokio's blocking pool, and its CPU time is counted with the rest
-    let rt = tokio::runtime::Builder::new_current_thread()
+fn measure(w: &Arc<Workload>, calls: usize, window: Duration, tag: &str) -> Run {
+    // the agent's runtime: two worker threads; the recorder's writer threads are its own
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .expect("tokio runtime");
@@ -190,27 +226,18 @@ fn measure(w: &Workload, calls: usize, window_ns: u64, tag: &str) -> Run {
                 .build(),
         )
         .expect("recorder");
-    let (cpu0, wall0) = (process_cpu(), Instant::now());
-    let dropped = rt.block_on(replay(&rec, w, calls, window_ns, tag));
-    let (cpu, wall) = (process_cpu() - cpu0, wall0.elapsed());
+    let run = rt.block_on(live(&rec, w, calls, Duration::from_secs(1), window, tag));
     rt.block_on(rec.shutdown(Duration::from_secs(10)));
     drop(rt);
-    Run {
-        cpu,
-        wall,
-        call_minutes: calls as f64 * window_ns as f64 / 60e9,
-        dropped,
-    }
+    run
 }
 
 pub fn rows(call: &SampleCall, quick: bool) -> Vec<Row> {
-    let (calls, window_s, reps) = if quick { (16, 60, 1) } else { (32, 180, 3) };
-    let w = Workload::from(call);
-    let window_ns = (window_s * 1_000_000_000).min(w.duration_ns() / FRAME_NS * FRAME_NS);
-    // warm-up: allocator, page cache, zstd contexts
-    measure(&w, 2, 10_000_000_000, "warm-up");
+    let (calls, window_s, reps) = if quick { (50, 8, 1) } else { (200, 30, 3) };
+    let w = Arc::new(Workload::from(call));
+    let window = Duration::from_secs(window_s);
     let mut runs: Vec<Run> = (0..reps)
-        .map(|i| measure(&w, calls, window_ns, &i.to_string()))
+        .map(|i| measure(&w, calls, window, &i.to_string()))
         .collect();
     let dropped: u64 = runs.iter().map(|r| r.dropped).sum();
     runs.sort_by(|a, b| {
@@ -220,8 +247,8 @@ pub fn rows(call: &SampleCall, quick: bool) -> Vec<Row> {
     let per_minute = median.cpu.as_secs_f64() / median.call_minutes;
     let per_core = 60.0 / per_minute;
     eprintln!(
-        "capacity: {calls} calls × {:.0} s, {:.1} control records/s each: CPU {:.2} s, wall {:.2} s, {dropped} dropped",
-        window_ns as f64 / 1e9,
+        "capacity: {calls} live calls in real time, {:.0} s measured, {:.1} control records/s each: CPU {:.2} s, wall {:.2} s, {dropped} dropped",
+        window.as_secs_f64(),
         w.control.len() as f64 / (w.duration_ns() as f64 / 1e9),
         median.cpu.as_secs_f64(),
         median.wall.as_secs_f64()
@@ -234,13 +261,13 @@ pub fn rows(call: &SampleCall, quick: bool) -> Vec<Row> {
     vec![
         Row::new(
             format!(
-                "recorder CPU per call-minute ({calls} calls at once; 2 × 16 kHz + {EVENTS_PER_S} events/s each)"
+                "recorder CPU per call-minute ({calls} live calls at once in real time; 2 × 16 kHz + {EVENTS_PER_S} events/s each)"
             ),
             format!("{:.1} ms{note}", per_minute * 1e3),
             "",
         ),
         Row::new(
-            "calls one core records in real time",
+            format!("calls one core records in real time (from {calls} live calls paced by the wall clock)"),
             format!("{per_core:.0} calls"),
             "",
         )
