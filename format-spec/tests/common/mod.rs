@@ -259,7 +259,8 @@ pub fn audio_records(track: u16, rate: u32, frames: usize, seed: u32) -> Vec<Tim
 
 /// 20 ms frames of `channels`-wide audio at `rate` whose sample `i` (per channel) is, by
 /// `parts`: `(end, kind)` with kind 'u' the tone on the G.711 μ-law grid, 'a' on the A-law
-/// grid, '0' digital silence, 'l' the tone with a little noise (linear). For the `audio_lpc`
+/// grid, '0' digital silence, 'n' white noise, 'l' the tone with a little noise (linear);
+/// past the last part, 'l'. For the `audio_lpc`
 /// vector, whose chunks then hold every block kind and grid of `pcm16_qlpc`.
 pub fn qlpc_audio_records(
     track: u16,
@@ -282,6 +283,16 @@ pub fn qlpc_audio_records(
                 'u' => grid(calltape_format::qlpc::ulaw(), v),
                 'a' => grid(calltape_format::qlpc::alaw(), v),
                 '0' => 0,
+                'n' => {
+                    // a 32-bit integer hash of the index: white, unlike the index itself
+                    let mut h = n as u32;
+                    h ^= h >> 16;
+                    h = h.wrapping_mul(0x7feb_352d);
+                    h ^= h >> 15;
+                    h = h.wrapping_mul(0x846c_a68b);
+                    h ^= h >> 16;
+                    (h >> 20) as i16 - 2048
+                }
                 _ => v.wrapping_add((n * 7919 % 13) as i16 - 6),
             }
         })
@@ -376,7 +387,7 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         audio_opts,
     );
     // 600 ms chunks of 4800 samples: blocks of 4096 and 704. Track 1's blocks are μ-law
-    // grid, silence, linear, A-law grid; track 2 is stereo.
+    // grid, silence, linear, A-law grid; track 2 is stereo white noise (fixed predictor).
     let with_qlpc = write(
         header(vec![
             qlpc_track(1, Speaker::User, 8_000, 1),
@@ -385,7 +396,7 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         &merge(vec![
             full_records().into_iter().take(4).collect(),
             qlpc_audio_records(1, 8_000, 1, 60, &[(4096, 'u'), (4800, '0'), (8896, 'l'), (9600, 'a')]),
-            qlpc_audio_records(2, 8_000, 2, 10, &[]),
+            qlpc_audio_records(2, 8_000, 2, 10, &[(1600, 'n')]),
         ]),
         WriterOptions {
             max_chunk_duration_ns: 600 * MS,
