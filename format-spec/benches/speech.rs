@@ -124,9 +124,7 @@ fn main() {
         .skip(1)
         .find(|a| !a.starts_with('-'))
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/codec-corpus")
-        });
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/codec-corpus"));
     let files = load(&dir);
     let scratch = std::env::temp_dir().join(format!("calltape-speech-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).expect("scratch dir");
@@ -157,7 +155,9 @@ fn main() {
         }
     }
     println!();
-    println!("| class | qlpc / flac -8 | qlpc / flac -5 | rice / flac -8 | qlpc / raw | flac -8 / raw |");
+    println!(
+        "| class | qlpc / flac -8 | qlpc / flac -5 | rice / flac -8 | qlpc / raw | flac -8 / raw |"
+    );
     println!("|---|---|---|---|---|---|");
     for (class, [raw, q, r, f5, f8]) in &per_class {
         println!(

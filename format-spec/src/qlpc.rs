@@ -155,28 +155,86 @@ fn unzigzag16(z: u16) -> i16 {
     ((z >> 1) as i16) ^ -((z & 1) as i16)
 }
 
-#[inline]
-fn fixed_predict(o: u32, x: &[i32], i: usize) -> i32 {
-    match o {
+/// Fixed prediction of order `O` at `x[i]`.
+#[inline(always)]
+fn fixed_predict<const O: u32>(x: &[i16], i: usize) -> i32 {
+    let h = |k: usize| i32::from(x[i - k]);
+    match O {
         0 => 0,
-        1 => x[i - 1],
-        2 => 2 * x[i - 1] - x[i - 2],
-        3 => 3 * x[i - 1] - 3 * x[i - 2] + x[i - 3],
-        _ => 4 * x[i - 1] - 6 * x[i - 2] + 4 * x[i - 3] - x[i - 4],
+        1 => h(1),
+        2 => 2 * h(1) - h(2),
+        3 => 3 * h(1) - 3 * h(2) + h(3),
+        _ => 4 * h(1) - 6 * h(2) + 4 * h(3) - h(4),
     }
 }
 
 /// Quantized LPC prediction at `x[i]` with `coef` stored oldest-first in a zero-padded
 /// array of `N` taps (`coef[N - 1]` multiplies `x[i - 1]`): wrapping 32-bit sum, then an
-/// arithmetic shift.
+/// arithmetic shift. Each product fits 31 bits (coefficients have at most 15), and the
+/// i16 × i16 → i32 multiply-add is what SIMD units do in one instruction.
 #[inline(always)]
-fn lpc_predict<const N: usize>(coef: &[i32; N], x: &[i32], i: usize, shift: u32) -> i32 {
-    let hist: &[i32; N] = x[i - N..i].try_into().expect("N samples of history");
+fn lpc_predict<const N: usize>(coef: &[i16; N], x: &[i16], i: usize, shift: u32) -> i32 {
+    let hist: &[i16; N] = x[i - N..i].try_into().expect("N samples of history");
     let mut acc = 0i32;
     for t in 0..N {
-        acc = acc.wrapping_add(coef[t].wrapping_mul(hist[t]));
+        acc = acc.wrapping_add(i32::from(coef[t]) * i32::from(hist[t]));
     }
     acc >> shift
+}
+
+/// Taps as the predictors take them: `coef[j]` (multiplying `x[i - 1 - j]`) reversed into a
+/// zero-padded array of `N`.
+#[inline(always)]
+fn taps<const N: usize>(coef: &[i32]) -> [i16; N] {
+    let mut c = [0i16; N];
+    for (j, &q) in coef.iter().enumerate().take(N) {
+        c[N - 1 - j] = q as i16;
+    }
+    c
+}
+
+/// Calls `$body` with `$pred` bound to the block's predictor as a closure `(x, i) -> i32`,
+/// monomorphized per fixed order and per tap count (8, 16 or 32).
+macro_rules! with_predictor {
+    ($pred:expr, $coef:expr, |$p:ident| $body:expr) => {{
+        match $pred {
+            Predictor::Fixed(0) => {
+                let $p = |x: &[i16], i: usize| fixed_predict::<0>(x, i);
+                $body
+            }
+            Predictor::Fixed(1) => {
+                let $p = |x: &[i16], i: usize| fixed_predict::<1>(x, i);
+                $body
+            }
+            Predictor::Fixed(2) => {
+                let $p = |x: &[i16], i: usize| fixed_predict::<2>(x, i);
+                $body
+            }
+            Predictor::Fixed(3) => {
+                let $p = |x: &[i16], i: usize| fixed_predict::<3>(x, i);
+                $body
+            }
+            Predictor::Fixed(_) => {
+                let $p = |x: &[i16], i: usize| fixed_predict::<4>(x, i);
+                $body
+            }
+            Predictor::Lpc(order, _, shift) if order <= 8 => {
+                let c = taps::<8>(&$coef[..order]);
+                let $p = |x: &[i16], i: usize| lpc_predict::<8>(&c, x, i, shift);
+                $body
+            }
+            Predictor::Lpc(order, _, shift) if order <= 16 => {
+                let c = taps::<16>(&$coef[..order]);
+                let $p = |x: &[i16], i: usize| lpc_predict::<16>(&c, x, i, shift);
+                $body
+            }
+            Predictor::Lpc(order, _, shift) => {
+                let c = taps::<32>(&$coef[..order]);
+                let $p = |x: &[i16], i: usize| lpc_predict::<32>(&c, x, i, shift);
+                $body
+            }
+        }
+    }};
 }
 
 // ------------------------------------------------------------------------------------------
@@ -195,12 +253,15 @@ enum Predictor {
 pub struct Encoder {
     /// The channel's samples after [`MAX_LPC_ORDER`] zeros of history.
     x: Vec<i32>,
+    /// The same as i16, for the predictors.
+    x16: Vec<i16>,
     /// Residuals of the candidate being tried and of the best so far.
     z: Vec<u16>,
     best_z: Vec<u16>,
     /// Windowed block.
     w: Vec<f64>,
-    window: Vec<f64>,
+    /// Tukey windows by block length (a chunk's blocks have at most two lengths).
+    windows: Vec<(usize, Vec<f64>)>,
     sums: Vec<u64>,
     /// Quantized coefficients, `qcoef[j]` multiplies `x[i - 1 - j]`.
     qcoef: [i32; MAX_LPC_ORDER],
@@ -221,8 +282,11 @@ impl Encoder {
         for ch in 0..c {
             self.x.clear();
             self.x.extend_from_slice(&[0; MAX_LPC_ORDER]);
+            self.x16.clear();
+            self.x16.extend_from_slice(&[0; MAX_LPC_ORDER]);
+            self.x16.extend(samples.iter().skip(ch).step_by(c));
             self.x
-                .extend(samples.iter().skip(ch).step_by(c).map(|&s| i32::from(s)));
+                .extend(self.x16[MAX_LPC_ORDER..].iter().map(|&s| i32::from(s)));
             let block = 256usize << SIZE_CODE;
             let mut start = 0;
             while start < frames {
@@ -253,27 +317,34 @@ impl Encoder {
         let lat = lattice(grid);
 
         // the fixed order with the smallest sum of absolute residuals
-        let fixed = self.best_fixed(a, b);
-        self.residuals(Predictor::Fixed(fixed), a, b, lat);
-        let (mut best_po, mut best_bits) = self.plan();
-        let mut best = Predictor::Fixed(fixed);
-        std::mem::swap(&mut self.z, &mut self.best_z);
-
+        let (fixed, abs_sum) = self.best_fixed(a, b);
+        let mut best: Option<(Predictor, u32, u64)> = None;
         if let Some(lpc) = self.lpc(a, b) {
             self.residuals(lpc, a, b, lat);
             let (po, bits) = self.plan();
             let Predictor::Lpc(order, prec, _) = lpc else {
                 unreachable!()
             };
-            let bits = bits + 5 + 4 + 4 + order as u64 * u64::from(prec);
-            if bits < best_bits + 3 {
-                best = lpc;
-                best_po = po;
-                best_bits = bits;
+            // header bits beyond a fixed block's: order, precision, shift, coefficients
+            let bits = bits + 5 + 4 + 4 - 3 + order as u64 * u64::from(prec);
+            best = Some((lpc, po, bits));
+            std::mem::swap(&mut self.z, &mut self.best_z);
+        }
+        // try the fixed predictor too unless the LPC is clearly better: its residuals in one
+        // partition (zigzag doubles |r|) cost more than a third above the LPC's. Grid steps
+        // are not linear residuals, so grid blocks always try both.
+        let fixed_guess = estimate(2 * abs_sum, b - a).1;
+        if best.is_none_or(|(_, _, bits)| lat.is_some() || fixed_guess * 3 < bits * 4) {
+            self.residuals(Predictor::Fixed(fixed), a, b, lat);
+            let (po, bits) = self.plan();
+            if best.is_none_or(|(_, _, lpc_bits)| bits <= lpc_bits) {
+                best = Some((Predictor::Fixed(fixed), po, bits));
                 std::mem::swap(&mut self.z, &mut self.best_z);
             }
         }
-        let _ = best_bits;
+        let Some((best, best_po, _)) = best else {
+            unreachable!("a fixed predictor is always tried without an LPC one")
+        };
         match best {
             Predictor::Fixed(o) => {
                 w.put(u64::from(KIND_FIXED), 2);
@@ -295,7 +366,8 @@ impl Encoder {
         self.write_residuals(best_po, w);
     }
 
-    fn best_fixed(&self, a: usize, b: usize) -> u32 {
+    /// The fixed order with the smallest sum of absolute residuals, and that sum.
+    fn best_fixed(&self, a: usize, b: usize) -> (u32, u64) {
         let x = &self.x;
         let mut s = [0u64; 5];
         for i in a..b {
@@ -306,7 +378,8 @@ impl Encoder {
             s[3] += u64::from((c - 3 * p1 + 3 * p2 - p3).unsigned_abs());
             s[4] += u64::from((c - 4 * p1 + 6 * p2 - 4 * p3 + p4).unsigned_abs());
         }
-        (0..5).min_by_key(|&o| s[o]).unwrap_or(0) as u32
+        let o = (0..5).min_by_key(|&o| s[o]).unwrap_or(0);
+        (o as u32, s[o])
     }
 
     /// Fills `self.z` with the zigzagged residuals of `x[a..b]` under `pred` (grid steps when
@@ -314,41 +387,21 @@ impl Encoder {
     fn residuals(&mut self, pred: Predictor, a: usize, b: usize, lat: Option<&Lattice>) {
         self.z.clear();
         self.z.resize(b - a, 0);
-        let x = &self.x;
-        let z = &mut self.z;
-        let mut emit = |i: usize, p: i32| {
-            z[i - a] = match lat {
-                None => zigzag16(x[i].wrapping_sub(p) as i16),
-                Some(l) => {
-                    zigzag_idx(l.nearest(x[i]) as i32 - l.nearest(p) as i32)
+        let x = &self.x16[..b];
+        let z = &mut self.z[..];
+        with_predictor!(pred, self.qcoef, |predict| match lat {
+            None => {
+                for (i, slot) in (a..b).zip(z.iter_mut()) {
+                    *slot = zigzag16(x[i].wrapping_sub(predict(x, i) as i16));
                 }
             }
-        };
-        match pred {
-            Predictor::Fixed(o) => {
-                for i in a..b {
-                    emit(i, fixed_predict(o, x, i));
+            Some(l) => {
+                for (i, slot) in (a..b).zip(z.iter_mut()) {
+                    let d = l.nearest(i32::from(x[i])) as i32 - l.nearest(predict(x, i)) as i32;
+                    *slot = zigzag_idx(d);
                 }
             }
-            Predictor::Lpc(order, _, shift) => {
-                macro_rules! run {
-                    ($n:expr) => {{
-                        let mut c = [0i32; $n];
-                        for j in 0..order {
-                            c[$n - 1 - j] = self.qcoef[j];
-                        }
-                        for i in a..b {
-                            emit(i, lpc_predict::<$n>(&c, x, i, shift));
-                        }
-                    }};
-                }
-                match order {
-                    0..=8 => run!(8),
-                    9..=16 => run!(16),
-                    _ => run!(32),
-                }
-            }
-        }
+        })
     }
 
     /// The partition order with the fewest estimated bits for `self.z`, and those bits
@@ -364,19 +417,21 @@ impl Encoder {
         self.sums.clear();
         for j in 0..parts {
             let (s, e) = (j * n >> pmax, (j + 1) * n >> pmax);
-            self.sums
-                .push(u64::from(z[s..e].iter().map(|&v| u32::from(v)).sum::<u32>()));
+            self.sums.push(u64::from(
+                z[s..e].iter().map(|&v| u32::from(v)).sum::<u32>(),
+            ));
         }
         let mut best = (0u32, u64::MAX);
         let mut po = pmax;
         loop {
             let m = 1usize << po;
-            let bits: u64 = 4 + (0..m)
-                .map(|j| {
-                    let len = ((j + 1) * n >> po) - (j * n >> po);
-                    4 + estimate(self.sums[j], len).1
-                })
-                .sum::<u64>();
+            let bits: u64 = 4
+                + (0..m)
+                    .map(|j| {
+                        let len = ((j + 1) * n >> po) - (j * n >> po);
+                        4 + estimate(self.sums[j], len).1
+                    })
+                    .sum::<u64>();
             if bits < best.1 {
                 best = (po, bits);
             }
@@ -415,14 +470,22 @@ impl Encoder {
         if max_order == 0 {
             return None;
         }
-        if self.window.len() != n {
-            self.window = tukey(n, 0.5);
-        }
+        let at = match self.windows.iter().position(|w| w.0 == n) {
+            Some(at) => at,
+            None => {
+                if self.windows.len() == 4 {
+                    self.windows.remove(0);
+                }
+                self.windows.push((n, tukey(n, 0.5)));
+                self.windows.len() - 1
+            }
+        };
+        let window = &self.windows[at].1;
         self.w.clear();
         self.w.extend(
             self.x[a..b]
                 .iter()
-                .zip(&self.window)
+                .zip(window)
                 .map(|(&v, &k)| f64::from(v) * k),
         );
         let mut r = [0f64; MAX_LPC_ORDER + 1];
@@ -443,7 +506,11 @@ impl Encoder {
         let mut best = (0usize, f64::MAX);
         for o in 1..=got {
             let e = err[o - 1] * scale;
-            let bps = if e > 0.0 { (0.5 * e.log2()).max(0.0) } else { 0.0 };
+            let bps = if e > 0.0 {
+                (0.5 * e.log2()).max(0.0)
+            } else {
+                0.0
+            };
             let bits = bps * (n - o) as f64 + (o as f64) * f64::from(PRECISION);
             if bits < best.1 {
                 best = (o, bits);
@@ -594,7 +661,7 @@ pub fn decode(
     out.resize(base + count, 0);
     let mut r = BitReader { data, pos: 0 };
     let end_bits = 8 * data.len();
-    let mut x = vec![0i32; MAX_LPC_ORDER + frames];
+    let mut x = vec![0i16; MAX_LPC_ORDER + frames];
     for ch in 0..c {
         x[..MAX_LPC_ORDER].fill(0);
         let mut i = MAX_LPC_ORDER;
@@ -609,12 +676,18 @@ pub fn decode(
         if pad > 0 && r.take(pad as u32) != 0 {
             return Err("non-zero padding bits");
         }
-        for (slot, &v) in out[base + ch..]
-            .iter_mut()
-            .step_by(c)
-            .zip(&x[MAX_LPC_ORDER..])
-        {
-            *slot = v as i16;
+        if c == 1 {
+            out[base..].copy_from_slice(&x[MAX_LPC_ORDER..]);
+        } else {
+            // skip, not slice: a chunk of no samples has channels too
+            for (slot, &v) in out[base..]
+                .iter_mut()
+                .skip(ch)
+                .step_by(c)
+                .zip(&x[MAX_LPC_ORDER..])
+            {
+                *slot = v;
+            }
         }
     }
     if r.pos != end_bits {
@@ -626,7 +699,7 @@ pub fn decode(
 /// Decodes one block into `x[*i..]` (at most up to `stop`), advancing `*i`.
 fn decode_block(
     r: &mut BitReader,
-    x: &mut [i32],
+    x: &mut [i16],
     i: &mut usize,
     stop: usize,
 ) -> Result<(), &'static str> {
@@ -639,7 +712,7 @@ fn decode_block(
     *i = b;
     let kind = r.take(2);
     if kind == KIND_CONSTANT {
-        let v = i32::from(r.take(16) as u16 as i16);
+        let v = r.take(16) as u16 as i16;
         x[a..b].fill(v);
         return Ok(());
     }
@@ -652,6 +725,7 @@ fn decode_block(
         3 => return Err("lattice code 3"),
         g => lattice(g),
     };
+    let mut coef = [0i32; MAX_LPC_ORDER];
     let pred = if kind == KIND_FIXED {
         let o = r.take(3);
         if o > MAX_FIXED_ORDER {
@@ -665,56 +739,27 @@ fn decode_block(
             return Err("coefficient precision over 15 bits");
         }
         let shift = r.take(4);
-        let mut c = [0i32; MAX_LPC_ORDER];
-        for slot in &mut c[..order] {
+        for slot in &mut coef[..order] {
             let v = r.take(prec) as i32;
             // sign-extend the prec-bit two's complement value
             *slot = (v << (32 - prec)) >> (32 - prec);
         }
-        return decode_lpc(r, x, a, b, order, &c, shift, lat);
+        Predictor::Lpc(order, prec, shift)
     };
-    let Predictor::Fixed(o) = pred else {
-        unreachable!()
-    };
-    residual_loop(r, x, a, b, lat, |x, i| fixed_predict(o, x, i))
-}
-
-#[allow(clippy::too_many_arguments)]
-fn decode_lpc(
-    r: &mut BitReader,
-    x: &mut [i32],
-    a: usize,
-    b: usize,
-    order: usize,
-    coef: &[i32; MAX_LPC_ORDER],
-    shift: u32,
-    lat: Option<&Lattice>,
-) -> Result<(), &'static str> {
-    macro_rules! run {
-        ($n:expr) => {{
-            let mut c = [0i32; $n];
-            for j in 0..order {
-                c[$n - 1 - j] = coef[j];
-            }
-            residual_loop(r, x, a, b, lat, |x, i| lpc_predict::<$n>(&c, x, i, shift))
-        }};
-    }
-    match order {
-        0..=8 => run!(8),
-        9..=16 => run!(16),
-        _ => run!(32),
-    }
+    with_predictor!(pred, coef, |predict| residual_loop(
+        r, x, a, b, lat, predict
+    ))
 }
 
 /// Reads the partitioned residuals of `x[a..b]` and rebuilds the samples with `predict`.
 #[inline(always)]
 fn residual_loop(
     r: &mut BitReader,
-    x: &mut [i32],
+    x: &mut [i16],
     a: usize,
     b: usize,
     lat: Option<&Lattice>,
-    predict: impl Fn(&[i32], usize) -> i32,
+    predict: impl Fn(&[i16], usize) -> i32,
 ) -> Result<(), &'static str> {
     let po = r.take(4);
     if po > MAX_PARTITION_ORDER {
@@ -729,7 +774,7 @@ fn residual_loop(
                 for i in s..e {
                     let z = r.residual(k)?;
                     let p = predict(x, i);
-                    x[i] = i32::from((p as i16).wrapping_add(unzigzag16(z)));
+                    x[i] = (p as i16).wrapping_add(unzigzag16(z));
                 }
             }
             Some(l) => {
@@ -741,7 +786,7 @@ fn residual_loop(
                         .ok()
                         .and_then(|k| l.values.get(k))
                         .ok_or("grid index off the grid")?;
-                    x[i] = i32::from(*v);
+                    x[i] = *v;
                 }
             }
         }
@@ -802,9 +847,9 @@ mod tests {
                 s ^= s << 5;
                 let t = i as f64;
                 let env = 0.5 + 0.5 * (t * 0.0007).sin();
-                let v = env
-                    * (9000.0 * (t * 0.09).sin() + 5000.0 * (t * 0.31 + 1.0).sin())
-                    + f64::from(s % 64) - 32.0;
+                let v = env * (9000.0 * (t * 0.09).sin() + 5000.0 * (t * 0.31 + 1.0).sin())
+                    + f64::from(s % 64)
+                    - 32.0;
                 v.clamp(-32768.0, 32767.0) as i16
             })
             .collect()
@@ -816,7 +861,12 @@ mod tests {
         let enc = round_trip(&s, 1);
         let mut rice = Vec::new();
         crate::rice::encode(&s, 1, &mut rice);
-        assert!(enc.len() < rice.len(), "{} vs rice {}", enc.len(), rice.len());
+        assert!(
+            enc.len() < rice.len(),
+            "{} vs rice {}",
+            enc.len(),
+            rice.len()
+        );
     }
 
     #[test]
@@ -833,7 +883,12 @@ mod tests {
             let mut rice = Vec::new();
             crate::rice::encode(&g, 1, &mut rice);
             // grid steps of 8 bits at most: far under the 16-bit residuals
-            assert!(enc.len() * 10 < rice.len() * 7, "{} vs {}", enc.len(), rice.len());
+            assert!(
+                enc.len() * 10 < rice.len() * 7,
+                "{} vs {}",
+                enc.len(),
+                rice.len()
+            );
         }
     }
 
@@ -847,12 +902,18 @@ mod tests {
 
     #[test]
     fn edges() {
-        for n in [0usize, 1, 2, 3, 31, 32, 33, 127, 128, 4095, 4096, 4097, 9000] {
+        for n in [
+            0usize, 1, 2, 3, 31, 32, 33, 127, 128, 4095, 4096, 4097, 9000,
+        ] {
             let alt: Vec<i16> = (0..n)
                 .map(|i| if i % 2 == 0 { i16::MAX } else { i16::MIN })
                 .collect();
             round_trip(&alt, 1);
             round_trip(&speechlike(n, n as u32), 1);
+        }
+        // found by qlpc_garbage_never_panics: no samples in several channels
+        for channels in 1..4 {
+            round_trip(&[], channels);
         }
         let stereo = speechlike(2 * 5000, 9);
         round_trip(&stereo, 2);
@@ -873,11 +934,17 @@ mod tests {
         assert!(decode(&enc, s.len() - 1, 1, &mut out).is_err());
         assert!(decode(&enc, s.len(), 2, &mut out).is_err());
         // size code 7
-        assert_eq!(decode(&[0xE0, 0, 0], 1, 1, &mut out), Err("block size code over 4"));
+        assert_eq!(
+            decode(&[0xE0, 0, 0], 1, 1, &mut out),
+            Err("block size code over 4")
+        );
         // size 0, kind 3
         assert_eq!(decode(&[0b000_11_000], 1, 1, &mut out), Err("block kind 3"));
         // size 0, kind fixed, lattice 3
-        assert_eq!(decode(&[0b000_01_11_0], 1, 1, &mut out), Err("lattice code 3"));
+        assert_eq!(
+            decode(&[0b000_01_11_0], 1, 1, &mut out),
+            Err("lattice code 3")
+        );
         // size 0, fixed, lattice 0, order 7
         assert_eq!(
             decode(&[0b000_01_00_1, 0b11_000000], 1, 1, &mut out),
@@ -898,7 +965,10 @@ mod tests {
         let bytes: Vec<u8> = (0..bits.len() / 8)
             .map(|i| u8::from_str_radix(&bits[8 * i..8 * i + 8], 2).unwrap())
             .collect();
-        assert_eq!(decode(&bytes, 1, 1, &mut out), Err("grid index off the grid"));
+        assert_eq!(
+            decode(&bytes, 1, 1, &mut out),
+            Err("grid index off the grid")
+        );
         assert!(decode(&vec![0xFF; 3 << 20], MAX_SAMPLES + 1, 1, &mut out).is_err());
     }
 

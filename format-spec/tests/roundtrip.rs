@@ -223,7 +223,10 @@ fn audio_lane_is_lossless_and_smaller_than_pcm() {
         };
         let header = common::header(vec![track]);
         let bytes = common::write(header, &records, WriterOptions::default());
-        assert_eq!(bytes[9], minor, "the lowest minor version defining the codec");
+        assert_eq!(
+            bytes[9], minor,
+            "the lowest minor version defining the codec"
+        );
         let (a, read) = read_all(&bytes);
         assert_eq!(read, records);
         assert_eq!(a.index.len(), 5, "5 s of audio in 1 s chunks");
@@ -244,7 +247,10 @@ fn audio_lane_is_lossless_and_smaller_than_pcm() {
         sizes.push(bytes.len());
     }
     assert!(sizes[1] < sizes[0], "pcm16_rice is smaller: {sizes:?}");
-    assert!(sizes[2] < sizes[1], "pcm16_qlpc is smaller still: {sizes:?}");
+    assert!(
+        sizes[2] < sizes[1],
+        "pcm16_qlpc is smaller still: {sizes:?}"
+    );
 }
 
 #[test]

@@ -395,7 +395,13 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ]),
         &merge(vec![
             full_records().into_iter().take(4).collect(),
-            qlpc_audio_records(1, 8_000, 1, 60, &[(4096, 'u'), (4800, '0'), (8896, 'l'), (9600, 'a')]),
+            qlpc_audio_records(
+                1,
+                8_000,
+                1,
+                60,
+                &[(4096, 'u'), (4800, '0'), (8896, 'l'), (9600, 'a')],
+            ),
             qlpc_audio_records(2, 8_000, 2, 10, &[(1600, 'n')]),
         ]),
         WriterOptions {
