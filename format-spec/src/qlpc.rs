@@ -140,6 +140,12 @@ fn lattice(code: u32) -> Option<&'static Lattice> {
     }
 }
 
+/// Start of partition `j` of `2^po` in a block of `n` samples (SPEC §4.4: `⌊j·n / 2^po⌋`).
+#[inline]
+fn bound(j: usize, n: usize, po: u32) -> usize {
+    (j * n) >> po
+}
+
 #[inline]
 fn zigzag16(r: i16) -> u16 {
     ((r << 1) ^ (r >> 15)) as u16
@@ -416,7 +422,7 @@ impl Encoder {
         let parts = 1usize << pmax;
         self.sums.clear();
         for j in 0..parts {
-            let (s, e) = (j * n >> pmax, (j + 1) * n >> pmax);
+            let (s, e) = (bound(j, n, pmax), bound(j + 1, n, pmax));
             self.sums.push(u64::from(
                 z[s..e].iter().map(|&v| u32::from(v)).sum::<u32>(),
             ));
@@ -428,7 +434,7 @@ impl Encoder {
             let bits: u64 = 4
                 + (0..m)
                     .map(|j| {
-                        let len = ((j + 1) * n >> po) - (j * n >> po);
+                        let len = bound(j + 1, n, po) - bound(j, n, po);
                         4 + estimate(self.sums[j], len).1
                     })
                     .sum::<u64>();
@@ -451,7 +457,7 @@ impl Encoder {
         let n = z.len();
         w.put(u64::from(po), 4);
         for j in 0..1usize << po {
-            let part = &z[j * n >> po..(j + 1) * n >> po];
+            let part = &z[bound(j, n, po)..bound(j + 1, n, po)];
             let sum = u64::from(part.iter().map(|&v| u32::from(v)).sum::<u32>());
             let k = estimate(sum, part.len()).0;
             w.put(u64::from(k), 4);
@@ -781,7 +787,7 @@ fn residual_loop(
     }
     let n = b - a;
     for j in 0..1usize << po {
-        let (s, e) = (a + (j * n >> po), a + ((j + 1) * n >> po));
+        let (s, e) = (a + bound(j, n, po), a + bound(j + 1, n, po));
         let k = r.take(4);
         match lat {
             None => {
@@ -935,6 +941,8 @@ mod tests {
     }
 
     #[test]
+    // binary literals grouped by bitstream field (size, kind, grid, order)
+    #[allow(clippy::unusual_byte_groupings)]
     fn strict_on_damage() {
         let s = speechlike(5000, 2);
         let mut enc = Vec::new();
