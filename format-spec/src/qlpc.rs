@@ -37,9 +37,15 @@ const KIND_CONSTANT: u32 = 0;
 const KIND_FIXED: u32 = 1;
 const KIND_LPC: u32 = 2;
 
-/// Coefficient precision the encoder uses: with 32 taps of 12 bits on 16-bit samples the
-/// 32-bit sum cannot overflow except at the single extreme (it wraps, as the SPEC says).
+/// Coefficient precision the encoder uses for most blocks: with 32 taps of 12 bits on 16-bit
+/// samples the 32-bit sum cannot overflow except at the single extreme (it wraps, as the
+/// SPEC says).
 const PRECISION: u32 = 12;
+/// Precision for blocks predicted very well (prediction error under 1/1000 of the signal
+/// energy, e.g. telephone audio resampled to 16-48 kHz): there the rounding of 12-bit
+/// coefficients is as loud as the residual; 14 bits made those classes 2-4 % smaller and
+/// 8 kHz speech 0.1 % larger. A sum that wraps only costs bits: the residual is exact.
+const FINE_PRECISION: u32 = 14;
 /// Block size code the encoder uses (4096 samples).
 const SIZE_CODE: u32 = 4;
 /// Smallest partition the encoder considers.
@@ -469,7 +475,7 @@ impl Encoder {
 
     /// A quantized linear predictor for `x[a..b]`: Tukey-windowed autocorrelation,
     /// Levinson-Durbin, the order with the fewest expected bits, coefficients quantized to
-    /// [`PRECISION`] bits with error feedback. `None` when the block is too short or flat.
+    /// [`PRECISION`] or [`FINE_PRECISION`] bits with error feedback. `None` when the block is too short or flat.
     fn lpc(&mut self, a: usize, b: usize) -> Option<Predictor> {
         let n = b - a;
         let max_order = MAX_LPC_ORDER.min(n / 4);
@@ -508,6 +514,11 @@ impl Encoder {
             return None;
         }
         // expected bits per order: n·½·log2(error / n) plus the coefficients
+        let precision = if err[got - 1] * 1000.0 < r[0] {
+            FINE_PRECISION
+        } else {
+            PRECISION
+        };
         let scale = 0.5 / n as f64;
         let mut best = (0usize, f64::MAX);
         for o in 1..=got {
@@ -517,14 +528,14 @@ impl Encoder {
             } else {
                 0.0
             };
-            let bits = bps * (n - o) as f64 + (o as f64) * f64::from(PRECISION);
+            let bits = bps * (n - o) as f64 + (o as f64) * f64::from(precision);
             if bits < best.1 {
                 best = (o, bits);
             }
         }
         let order = best.0;
-        let shift = quantize(&lpcs[order - 1][..order], PRECISION, &mut self.qcoef)?;
-        Some(Predictor::Lpc(order, PRECISION, shift))
+        let shift = quantize(&lpcs[order - 1][..order], precision, &mut self.qcoef)?;
+        Some(Predictor::Lpc(order, precision, shift))
     }
 }
 
