@@ -26,7 +26,9 @@ import os
 import re
 import sys
 from array import array
+from bisect import bisect_left
 from itertools import accumulate
+from operator import mul
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable, Iterator
 
@@ -60,9 +62,10 @@ MIN_CHUNK_FRAME = 9 + 36 + 9   # frame overhead + chunk header + the smallest zs
 U64 = (1 << 64) - 1
 
 FRAME_HEADER, FRAME_CHUNK, FRAME_SUMMARY, FRAME_INDEX = 1, 2, 3, 4
-KNOWN_ENCODINGS = (0, 1, 2)   # chunk encodings this reader decodes; others are skipped
+KNOWN_ENCODINGS = (0, 1, 2, 3)   # chunk encodings this reader decodes; others are skipped
 RICE_BLOCK, RICE_PARTITION, RICE_ESCAPE_Q = 256, 32, 32
-MAX_RICE_SAMPLES = 16 << 20   # samples in one encoding-2 chunk
+MAX_RICE_SAMPLES = 16 << 20   # samples in one encoding-2 or encoding-3 chunk
+QLPC_MAX_BLOCK, QLPC_MIN_BLOCK_BITS = 4096, 21   # SPEC §4.4: a block's most samples, fewest bits
 KIND_AUDIO = 32
 KIND_NAMES = {1: "turn_start", 2: "turn_end", 3: "transcript", 4: "stage_timing",
               5: "tool_call", 6: "state_snapshot", 7: "event", 8: "log", 9: "usage",
@@ -487,6 +490,138 @@ def _decode_rice(data: bytes, count: int, channels: int, offset: int) -> array:
     return out
 
 
+def _g711_grids():
+    """The μ-law and A-law grids of SPEC §4.4: the distinct values of the 256 codes, ascending."""
+    def ulaw(u):
+        v = ~u & 0xFF
+        t = (((v & 15) << 3) + 132) << ((v >> 4) & 7)
+        return 132 - t if v & 128 else t - 132
+
+    def alaw(a):
+        v = a ^ 0x55
+        t, seg = (v & 15) << 4, (v >> 4) & 7
+        t = t + 8 if seg == 0 else t + 264 if seg == 1 else (t + 264) << (seg - 1)
+        return t if v & 128 else -t
+    return {1: sorted({ulaw(c) for c in range(256)}), 2: sorted({alaw(c) for c in range(256)})}
+
+
+G711_GRIDS = _g711_grids()
+FIXED_PREDICTORS = ([], [1], [2, -1], [3, -3, 1], [4, -6, 4, -1])   # c[t] times x[j-1-t]
+
+
+def _near(grid, p: int) -> int:
+    """Index of the grid value nearest to p clamped to i16, the lower on a tie (SPEC §4.4)."""
+    p = min(max(p, -32768), 32767)
+    i = bisect_left(grid, p)
+    if i == 0:
+        return 0
+    if i == len(grid):
+        return i - 1
+    return i if grid[i] - p < p - grid[i - 1] else i - 1
+
+
+def _decode_qlpc(data: bytes, count: int, channels: int, offset: int) -> array:
+    """Inverts pcm16_qlpc (SPEC §4.4): per channel, blocks that are a constant, or a fixed or
+    quantized linear predictor with partitioned Rice residuals, linear or in G.711 grid steps."""
+    def bad(why):
+        return CalltapeError("malformed", offset, f"pcm16_qlpc: {why}")
+    c = max(channels, 1)
+    if count % c:
+        raise bad("sample count is not a multiple of the channels")
+    if count > MAX_RICE_SAMPLES:
+        raise bad("more samples than a chunk may hold")
+    if count * QLPC_MIN_BLOCK_BITS > QLPC_MAX_BLOCK * 8 * len(data):
+        raise bad("bitstream shorter than its blocks")
+    end = 8 * len(data)
+    bits = format(int.from_bytes(data, "big"), f"0{end}b") if data else ""
+    pos = 0
+
+    def take(n: int) -> int:                        # reads past the end see zero bits
+        nonlocal pos
+        v = int(bits[pos:pos + n].ljust(n, "0"), 2)
+        pos += n
+        return v
+
+    def residual(k: int) -> int:
+        nonlocal pos
+        one = bits.find("1", pos, pos + RICE_ESCAPE_Q)
+        if one < 0:                                 # escape: 32 zeros, z in 16 bits
+            pos += RICE_ESCAPE_Q
+            return take(16)
+        z = ((one - pos) << k) | (int(bits[one + 1:one + 1 + k].ljust(k, "0"), 2) if k else 0)
+        pos = one + 1 + k
+        if z > 0xFFFF:
+            raise bad("Rice residual over 16 bits")
+        return z
+
+    out = array("h", bytes(2 * count))
+    frames = count // c
+    for ch in range(c):
+        x = [0] * 32                                # history: zero before the chunk
+        while len(x) - 32 < frames:
+            size = take(3)
+            if size > 4:
+                raise bad("block size code over 4")
+            n = min(256 << size, frames - (len(x) - 32))
+            kind = take(2)
+            if kind == 0:
+                v = take(16)
+                x.extend([v - 65536 if v >= 32768 else v] * n)
+            elif kind == 3:
+                raise bad("block kind 3")
+            else:
+                grid_code = take(2)
+                if grid_code == 3:
+                    raise bad("lattice code 3")
+                grid = G711_GRIDS.get(grid_code)
+                if kind == 1:
+                    order = take(3)
+                    if order > 4:
+                        raise bad("fixed predictor order over 4")
+                    coefs, shift = FIXED_PREDICTORS[order], 0
+                else:
+                    order = take(5) + 1
+                    prec = take(4) + 1
+                    if prec > 15:
+                        raise bad("coefficient precision over 15 bits")
+                    shift = take(4)
+                    coefs = []
+                    for _ in range(order):
+                        v = take(prec)
+                        coefs.append(v - (1 << prec) if v >> (prec - 1) else v)
+                oldest_first = coefs[::-1]
+                po = take(4)
+                if po > 8:
+                    raise bad("partition order over 8")
+                for j in range(1 << po):
+                    k = take(4)
+                    for _ in range((j + 1) * n // (1 << po) - j * n // (1 << po)):
+                        z = residual(k)
+                        p = sum(map(mul, oldest_first, x[len(x) - order:])) if order else 0
+                        if kind == 2:               # wrapping 32-bit sum, arithmetic shift
+                            p = (((p + 0x80000000) & 0xFFFFFFFF) - 0x80000000) >> shift
+                        d = (z >> 1) ^ -(z & 1)
+                        if grid is None:
+                            x.append(((p + d + 0x8000) & 0xFFFF) - 0x8000)
+                        else:
+                            i = _near(grid, p) + d
+                            if not 0 <= i < len(grid):
+                                raise bad("grid index off the grid")
+                            x.append(grid[i])
+                    if pos > end:
+                        raise bad("bitstream cut short")
+            if pos > end:
+                raise bad("bitstream cut short")
+        pad = -pos % 8
+        if "1" in bits[pos:pos + pad]:
+            raise bad("non-zero padding bits")
+        pos += pad
+        out[ch::c] = array("h", x[32:])
+    if pos != end:
+        raise bad("bytes left over after the last channel")
+    return out
+
+
 _STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
 
 
@@ -510,7 +645,8 @@ def _checked_json(kind: int, payload: bytes, offset: int):
 
 
 def _decode_records(body, planes, offset: int, rice: bool = False,
-                    max_records: int = MAX_CHUNK_RECORDS) -> list[Record]:
+                    max_records: int = MAX_CHUNK_RECORDS, qlpc: bool = False) -> list[Record]:
+    """``rice``: the samples are a bitstream (encodings 2 and 3), ``qlpc`` the one of encoding 3."""
     if planes is not None and not rice and len(planes) % 2:
         raise CalltapeError("malformed", offset, "odd sample plane length")
     out: list[Record] = []
@@ -569,13 +705,16 @@ def _decode_records(body, planes, offset: int, rice: bool = False,
                 data = parsed[(kind, payload)] = {"payload_hex": payload.hex()}
         out.append(Record(time_ns, kind, data, payload))
     if planes is not None and rice:
+        codec = "pcm16_qlpc" if qlpc else "pcm16_rice"
         channels = heads[0][2] if heads else 1
         if any(h[2] != channels for h in heads):
-            raise CalltapeError("malformed", offset, "pcm16_rice audio records differ in channels")
+            raise CalltapeError("malformed", offset,
+                                f"{codec} audio records differ in channels")
         wanted = sum(h[1] for h in heads)
         if wanted > MAX_RICE_SAMPLES:
             raise CalltapeError("too_large", offset, f"{wanted} audio samples in one chunk")
-        samples = _decode_rice(bytes(planes), wanted, channels, offset)
+        decode = _decode_qlpc if qlpc else _decode_rice
+        samples = decode(bytes(planes), wanted, channels, offset)
         at = 0
         for data, count, _ in heads:
             data["samples"] = samples[at:at + count]
@@ -614,13 +753,14 @@ def _decode_chunk(payload, offset: int) -> Chunk:
         raise CalltapeError("malformed", offset, "chunk body inflates to another length")
     if c.encoding == 0:
         c.records = _decode_records(body, None, offset, max_records=c.record_count)
-    else:                                           # 1 pcm16_lpc2, 2 pcm16_rice
+    else:                                   # 1 pcm16_lpc2, 2 pcm16_rice, 3 pcm16_qlpc
         if len(body) < 4:
             raise CalltapeError("malformed", offset, "audio body too short")
         n = _u32(body, 0)
         if n > len(body) - 4:
             raise CalltapeError("malformed", offset, "audio records section overruns the body")
-        c.records = _decode_records(body[4:4 + n], body[4 + n:], offset, rice=c.encoding == 2,
+        c.records = _decode_records(body[4:4 + n], body[4 + n:], offset,
+                                    rice=c.encoding in (2, 3), qlpc=c.encoding == 3,
                                     max_records=c.record_count)
     if len(c.records) != c.record_count:
         raise CalltapeError("malformed", offset,

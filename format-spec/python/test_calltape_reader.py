@@ -91,6 +91,47 @@ def encode_rice(x, channels, order_of=lambda block: 2, k_of=lambda part: 3):
     return int(s, 2).to_bytes(len(s) // 8, "big") if s else b""
 
 
+def encode_qlpc(x, blocks, k=6):
+    """pcm16_qlpc encoder straight from SPEC §4.4 for one channel: ``blocks`` is a list of
+    (size code, kind, grid, params) with params the fixed order, or (coefficients, precision,
+    shift) for LPC; one partition (po 0) of parameter ``k`` per block."""
+    bits, xs, at = [], [0] * 32 + list(x), 0
+    for size, kind, grid, params in blocks:
+        n = min(256 << size, len(x) - at)
+        bits.append(format(size, "03b") + format(kind, "02b"))
+        if kind == 0:
+            bits.append(format(x[at] & 0xFFFF, "016b"))
+            at += n
+            continue
+        bits.append(format(grid, "02b"))
+        if kind == 1:
+            coefs, shift = ct.FIXED_PREDICTORS[params], 0
+            bits.append(format(params, "03b"))
+        else:
+            coefs, prec, shift = params
+            bits.append(format(len(coefs) - 1, "05b") + format(prec - 1, "04b") + format(shift, "04b"))
+            bits.extend(format(c & ((1 << prec) - 1), f"0{prec}b") for c in coefs)
+        bits.append("0000" + format(k, "04b"))
+        g = ct.G711_GRIDS.get(grid)
+        for j in range(32 + at, 32 + at + n):
+            p = sum(c * xs[j - 1 - t] for t, c in enumerate(coefs))
+            if kind == 2:
+                p = (((p + 0x80000000) & 0xFFFFFFFF) - 0x80000000) >> shift
+            if g is None:
+                r = ((xs[j] - p + 0x8000) & 0xFFFF) - 0x8000
+                z = ((r << 1) ^ (r >> 15)) & 0xFFFF
+            else:
+                d = g.index(xs[j]) - ct._near(g, p)
+                z = (d << 1) ^ (d >> 31)
+            q = z >> k
+            bits.append("0" * 32 + format(z, "016b") if q >= 32 else
+                        "0" * q + "1" + (format(z & ((1 << k) - 1), f"0{k}b") if k else ""))
+        at += n
+    s = "".join(bits)
+    s += "0" * (-len(s) % 8)
+    return int(s, 2).to_bytes(len(s) // 8, "big") if s else b""
+
+
 class Crc32c(unittest.TestCase):
     def test_check_value(self):
         self.assertEqual(ct.crc32c(b"123456789"), 0xE3069283)
@@ -191,14 +232,15 @@ class Hostile(unittest.TestCase):
                                                        if c["offset"] + 45 <= n][:len(d["chunks"])])
 
     def test_audio_vector_truncated_every_97_bytes(self):
-        for name in ("audio", "audio_rice"):
+        for name in ("audio", "audio_rice", "audio_lpc"):
             data = vector(name)
             for n in range(0, len(data), 97):
                 self.check_never_raises(data[:n])
 
     def test_random_bit_flips(self):
         rng = random.Random(7)
-        seeds = [vector(n) for n in ("full", "audio", "audio_rice", "unknown_kind", "minimal")]
+        seeds = [vector(n) for n in ("full", "audio", "audio_rice", "audio_lpc", "unknown_kind",
+                                     "minimal")]
         for _ in range(300):
             d = bytearray(rng.choice(seeds))
             for _ in range(rng.randint(1, 4)):
@@ -304,6 +346,52 @@ class Audio(unittest.TestCase):
             d = ct.dump(PREAMBLE + HEADER + chunk(
                 struct.pack("<I", 30) + record(32, 0, struct.pack(
                     "<HBBQI", 1, rng.randrange(3), 0, 0, rng.randrange(300))) + data, 1, encoding=2))
+            if d["damage"] is not None:
+                self.assertIn(d["damage"]["error"], ct.CalltapeError.CODES)
+
+    def qlpc_chunk(self, x, data):
+        head = struct.pack("<HBBQI", 1, 1, 0, 0, len(x))
+        body = struct.pack("<I", 30) + record(32, 0, head) + data
+        return ct.dump(PREAMBLE + HEADER + chunk(body, 1, lane=1, encoding=3))
+
+    def test_qlpc_block_kinds_and_wrapping(self):
+        rng = random.Random(11)
+        loud = [rng.choice((32767, -32768, 30000)) for _ in range(512)]
+        grid = ct.G711_GRIDS[1]
+        mu = [grid[(i * 7) % len(grid)] if i % 5 else grid[len(grid) // 2] for i in range(512)]
+        x = [5] * 256 + loud + mu + [(i * 37) % 2000 - 1000 for i in range(600)]
+        blocks = [(0, 0, 0, None),                                   # constant
+                  # precision 15, all taps at the maximum: the 32-bit sum wraps
+                  (0, 2, 0, ([16383] * 32, 15, 0)),
+                  (0, 2, 0, ([-16384, 9000, -3], 15, 15)),
+                  (0, 1, 1, 2),                                      # μ-law grid, fixed
+                  (0, 2, 1, ([3000, -1000], 13, 11)),               # μ-law grid, LPC
+                  (1, 1, 0, 4), (0, 1, 0, 0)]
+        data = encode_qlpc(x, blocks)
+        d = self.qlpc_chunk(x, data)
+        self.assertIsNone(d["damage"])
+        self.assertEqual(d["chunks"][0]["records"][0]["data"]["samples"], x)
+
+    def test_qlpc_is_strict(self):
+        x = [(i * i) % 3000 for i in range(700)]
+        good = encode_qlpc(x, [(1, 1, 0, 2), (0, 2, 0, ([2, -1], 3, 0))])
+        self.assertIsNone(self.qlpc_chunk(x, good)["damage"])
+        # size 0, fixed, μ-law grid, order 0, po 0, k 0, then z = 600 (escaped): off the grid
+        bits = "000" "01" "01" "000" "0000" "0000" + "0" * 32 + format(600, "016b")
+        bits += "0" * (-len(bits) % 8)
+        off_grid = int(bits, 2).to_bytes(len(bits) // 8, "big")
+        with self.assertRaisesRegex(ct.CalltapeError, "grid index off the grid"):
+            ct._decode_qlpc(off_grid, 1, 1, 0)
+        for data in (good[:-1], good + b"\x00", b"\xe0" + good[1:], b"\x38" + good[1:]):
+            self.assertEqual(self.qlpc_chunk(x, data)["damage"],
+                             {"offset": CHUNK_AT, "error": "malformed"})
+        rng = random.Random(5)
+        for _ in range(200):
+            data = bytes(rng.randrange(256) for _ in range(rng.randrange(40)))
+            d = ct.dump(PREAMBLE + HEADER + chunk(
+                struct.pack("<I", 30) + record(32, 0, struct.pack(
+                    "<HBBQI", 1, rng.randrange(3), 0, 0, rng.randrange(3000))) + data, 1,
+                encoding=3))
             if d["damage"] is not None:
                 self.assertIn(d["damage"]["error"], ct.CalltapeError.CODES)
 

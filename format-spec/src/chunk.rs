@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{FormatError, Result};
 use crate::limits::{self, MAX_CHUNK_JSON_VALUES, MAX_CHUNK_RECORDS};
 use crate::model::{kind, AudioCodec, AudioFrame, Record, TimedRecord, Track, TurnId};
-use crate::{audio, rice};
+use crate::{audio, qlpc, rice};
 
 pub const CHUNK_HEADER_LEN: usize = 36;
 /// Largest uncompressed chunk body a reader will inflate (32 MiB): no zstd bombs.
@@ -27,6 +27,8 @@ pub enum ChunkEncoding {
     AudioPcm16Lpc2,
     /// 2: records section + Rice-coded audio (codec `pcm16_rice`), zstd-compressed.
     AudioPcm16Rice,
+    /// 3: records section + block LPC / G.711-grid coded audio (codec `pcm16_qlpc`), zstd.
+    AudioPcm16Qlpc,
 }
 
 impl ChunkEncoding {
@@ -35,6 +37,7 @@ impl ChunkEncoding {
             0 => Some(ChunkEncoding::Records),
             1 => Some(ChunkEncoding::AudioPcm16Lpc2),
             2 => Some(ChunkEncoding::AudioPcm16Rice),
+            3 => Some(ChunkEncoding::AudioPcm16Qlpc),
             _ => None,
         }
     }
@@ -43,6 +46,7 @@ impl ChunkEncoding {
             ChunkEncoding::Records => 0,
             ChunkEncoding::AudioPcm16Lpc2 => 1,
             ChunkEncoding::AudioPcm16Rice => 2,
+            ChunkEncoding::AudioPcm16Qlpc => 3,
         }
     }
 
@@ -243,7 +247,7 @@ fn chunk_body<'a>(
             audio::encode_planes(samples, channels, &mut b);
             std::borrow::Cow::Owned(b)
         }
-        ChunkEncoding::AudioPcm16Rice => {
+        ChunkEncoding::AudioPcm16Rice | ChunkEncoding::AudioPcm16Qlpc => {
             if samples.len() > rice::MAX_SAMPLES {
                 return Err(FormatError::TooLarge {
                     what: "chunk audio",
@@ -255,7 +259,11 @@ fn chunk_body<'a>(
             let mut b = Vec::with_capacity(4 + records.len() + 2 * samples.len());
             b.extend_from_slice(&(records.len() as u32).to_le_bytes());
             b.extend_from_slice(records);
-            rice::encode(samples, channels, &mut b);
+            if encoding == ChunkEncoding::AudioPcm16Rice {
+                rice::encode(samples, channels, &mut b);
+            } else {
+                qlpc::encode(samples, channels, &mut b);
+            }
             std::borrow::Cow::Owned(b)
         }
     };
@@ -399,6 +407,7 @@ pub fn header_problems(chunk: &Chunk, tracks: &[Track]) -> Vec<String> {
             .and_then(|t| match t.codec {
                 AudioCodec::Pcm16Lpc2 => Some(ChunkEncoding::AudioPcm16Lpc2),
                 AudioCodec::Pcm16Rice => Some(ChunkEncoding::AudioPcm16Rice),
+                AudioCodec::Pcm16Qlpc => Some(ChunkEncoding::AudioPcm16Qlpc),
                 AudioCodec::Unknown => None,
             })
     };
@@ -495,7 +504,9 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
     let max = header.record_count as usize;
     let records = match encoding {
         ChunkEncoding::Records => decode_records(&body, Samples::Inline, max, offset)?,
-        ChunkEncoding::AudioPcm16Lpc2 | ChunkEncoding::AudioPcm16Rice => {
+        ChunkEncoding::AudioPcm16Lpc2
+        | ChunkEncoding::AudioPcm16Rice
+        | ChunkEncoding::AudioPcm16Qlpc => {
             if body.len() < 4 {
                 return Err(FormatError::malformed(
                     "chunk",
@@ -514,6 +525,7 @@ pub fn decode_chunk(payload: &[u8], offset: u64) -> Result<Chunk> {
             let rest = &body[4 + rec_len..];
             let samples = match encoding {
                 ChunkEncoding::AudioPcm16Rice => Samples::Rice(rest),
+                ChunkEncoding::AudioPcm16Qlpc => Samples::Qlpc(rest),
                 _ => Samples::Planes(rest),
             };
             decode_records(&body[4..4 + rec_len], samples, max, offset)?
@@ -542,6 +554,8 @@ enum Samples<'a> {
     Planes(&'a [u8]),
     /// pcm16_rice bitstream after the records (encoding 2).
     Rice(&'a [u8]),
+    /// pcm16_qlpc bitstream after the records (encoding 3).
+    Qlpc(&'a [u8]),
 }
 
 /// Decodes the records of a chunk body; `max` is the header's `record_count` (already
@@ -555,7 +569,7 @@ fn decode_records(
 ) -> Result<Vec<TimedRecord>> {
     let planes = match samples_at {
         Samples::Inline => None,
-        Samples::Planes(p) | Samples::Rice(p) => Some(p),
+        Samples::Planes(p) | Samples::Rice(p) | Samples::Qlpc(p) => Some(p),
     };
     if let Samples::Planes(p) = samples_at {
         if p.len() % 2 != 0 {
@@ -698,12 +712,16 @@ fn decode_records(
             }
             audio::decode_planes(planes, total, channels, &mut all_samples);
         }
-        Samples::Rice(bits) => {
+        Samples::Rice(bits) | Samples::Qlpc(bits) => {
+            let codec = match samples_at {
+                Samples::Rice(_) => "pcm16_rice",
+                _ => "pcm16_qlpc",
+            };
             if heads.iter().any(|h| usize::from(h.2) != channels) {
                 return Err(FormatError::malformed(
                     "chunk",
                     offset,
-                    "pcm16_rice audio records differ in channels",
+                    format!("{codec} audio records differ in channels"),
                 ));
             }
             if wanted > rice::MAX_SAMPLES {
@@ -714,8 +732,12 @@ fn decode_records(
                     limit: rice::MAX_SAMPLES as u64,
                 });
             }
-            rice::decode(bits, wanted, channels, &mut all_samples)
-                .map_err(|e| FormatError::malformed("chunk", offset, format!("pcm16_rice: {e}")))?;
+            let decoded = match samples_at {
+                Samples::Rice(_) => rice::decode(bits, wanted, channels, &mut all_samples),
+                _ => qlpc::decode(bits, wanted, channels, &mut all_samples),
+            };
+            decoded
+                .map_err(|e| FormatError::malformed("chunk", offset, format!("{codec}: {e}")))?;
         }
     }
     if planes.is_some() {

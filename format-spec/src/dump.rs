@@ -131,7 +131,11 @@ fn dump_chunk(payload: &[u8], offset: u64) -> Result<Value, FormatError> {
     let (h, body): (ChunkHeader, Vec<u8>) = inflate(payload, offset)?;
     // JSON payloads are dumped as stored, so unknown fields show too
     let records_bytes = match ChunkEncoding::from_byte(h.encoding) {
-        Some(ChunkEncoding::AudioPcm16Lpc2 | ChunkEncoding::AudioPcm16Rice) => {
+        Some(
+            ChunkEncoding::AudioPcm16Lpc2
+            | ChunkEncoding::AudioPcm16Rice
+            | ChunkEncoding::AudioPcm16Qlpc,
+        ) => {
             let n = u32::from_le_bytes(body[0..4].try_into().expect("4 bytes")) as usize;
             &body[4..4 + n]
         }

@@ -7,9 +7,10 @@ use crate::error::{FormatError, Result};
 /// then the major and minor version and two reserved zero bytes (12 bytes in all).
 pub const MAGIC: [u8; 8] = *b"\x89CTAPE\r\n";
 pub const MAJOR_VERSION: u8 = 1;
-/// The highest minor version this crate knows (1.1 added chunk encoding 2, `pcm16_rice`).
-/// Readers accept any minor of their major; writers write the lowest minor a file needs.
-pub const MINOR_VERSION: u8 = 1;
+/// The highest minor version this crate knows (1.1 added chunk encoding 2, `pcm16_rice`;
+/// 1.2 chunk encoding 3, `pcm16_qlpc`). Readers accept any minor of their major; writers
+/// write the lowest minor a file needs.
+pub const MINOR_VERSION: u8 = 2;
 pub const PREAMBLE_LEN: usize = 12;
 
 /// Frame header: kind (u8) + payload length (u32 LE). The CRC32C (u32 LE) follows the payload.

@@ -13,6 +13,7 @@ pub mod index;
 pub mod limits;
 pub mod model;
 pub mod placement;
+pub mod qlpc;
 pub mod reader;
 pub mod records;
 pub mod recover;

@@ -64,6 +64,10 @@ pub enum AudioCodec {
     /// Chunk encoding 2 (format 1.1): 16-bit PCM, fixed predictor of order 0..=4 per block,
     /// Rice-coded residuals, zstd (SPEC §4.3).
     Pcm16Rice,
+    /// Chunk encoding 3 (format 1.2): 16-bit PCM, per block a constant, a fixed predictor or
+    /// a quantized LPC of order up to 32, Rice-coded residuals, G.711 audio coded in grid
+    /// steps (SPEC §4.4).
+    Pcm16Qlpc,
     #[serde(other)]
     Unknown,
 }

@@ -39,16 +39,16 @@ fn unzigzag(z: u16) -> i16 {
 
 /// MSB-first bit writer: the low `n < 32` bits of `acc` are not yet flushed (bits above
 /// them are stale and ignored).
-struct BitWriter<'a> {
-    out: &'a mut Vec<u8>,
-    acc: u64,
-    n: u32,
+pub(crate) struct BitWriter<'a> {
+    pub(crate) out: &'a mut Vec<u8>,
+    pub(crate) acc: u64,
+    pub(crate) n: u32,
 }
 
 impl BitWriter<'_> {
     /// Appends the low `bits` bits of `value` (`bits <= 32`, `value < 2^bits`).
     #[inline]
-    fn put(&mut self, value: u64, bits: u32) {
+    pub(crate) fn put(&mut self, value: u64, bits: u32) {
         debug_assert!(bits <= 32 && value >> bits == 0);
         self.acc = (self.acc << bits) | value;
         self.n += bits;
@@ -61,7 +61,7 @@ impl BitWriter<'_> {
 
     /// One residual: Rice code with parameter `k`, or the escape.
     #[inline]
-    fn rice(&mut self, z: u16, k: u32) {
+    pub(crate) fn rice(&mut self, z: u16, k: u32) {
         let q = u32::from(z) >> k;
         if q >= ESCAPE_Q {
             self.put(0, ESCAPE_Q);
@@ -78,7 +78,7 @@ impl BitWriter<'_> {
     }
 
     /// Flushes, padding with zero bits to the next byte boundary.
-    fn align(&mut self) {
+    pub(crate) fn align(&mut self) {
         while self.n >= 8 {
             self.n -= 8;
             self.out.push((self.acc >> self.n) as u8);
@@ -93,7 +93,7 @@ impl BitWriter<'_> {
 
 /// Estimated bits of a partition of `n` zigzagged residuals summing to `sum`, with the best
 /// `k` for that estimate (the mean of `z >> k` is about `sum / 2^k - (1 - 2^-k) / 2`).
-fn estimate(sum: u64, n: usize) -> (u32, u64) {
+pub(crate) fn estimate(sum: u64, n: usize) -> (u32, u64) {
     let n = n as u64;
     let cost = |k: u32| {
         let q = (sum >> k).saturating_sub(if k == 0 { 0 } else { n / 2 });
@@ -226,15 +226,15 @@ pub fn encode(samples: &[i16], channels: usize, out: &mut Vec<u8>) {
 
 /// MSB-first bit reader over a byte slice; reads past the end see zero bits, and the caller
 /// checks [`BitReader::pos`] against the length afterwards.
-struct BitReader<'a> {
-    data: &'a [u8],
-    pos: usize,
+pub(crate) struct BitReader<'a> {
+    pub(crate) data: &'a [u8],
+    pub(crate) pos: usize,
 }
 
 impl BitReader<'_> {
     /// The next (at least) 57 bits, MSB-aligned.
     #[inline]
-    fn peek(&self) -> u64 {
+    pub(crate) fn peek(&self) -> u64 {
         let byte = self.pos >> 3;
         let word = match self.data.get(byte..byte + 8) {
             Some(b) => u64::from_be_bytes(b.try_into().expect("8 bytes")),
@@ -249,7 +249,7 @@ impl BitReader<'_> {
     }
 
     #[inline]
-    fn take(&mut self, bits: u32) -> u32 {
+    pub(crate) fn take(&mut self, bits: u32) -> u32 {
         let v = (self.peek() >> (64 - bits)) as u32;
         self.pos += bits as usize;
         v
@@ -257,7 +257,7 @@ impl BitReader<'_> {
 
     /// One Rice-coded residual with parameter `k` (`k <= 15`).
     #[inline]
-    fn residual(&mut self, k: u32) -> Result<u16, &'static str> {
+    pub(crate) fn residual(&mut self, k: u32) -> Result<u16, &'static str> {
         let w = self.peek();
         let q = w.leading_zeros();
         if q >= ESCAPE_Q {

@@ -176,6 +176,7 @@ impl<W: Write> ArchiveWriter<W> {
                 let encoding = match track.codec {
                     AudioCodec::Pcm16Lpc2 => ChunkEncoding::AudioPcm16Lpc2,
                     AudioCodec::Pcm16Rice => ChunkEncoding::AudioPcm16Rice,
+                    AudioCodec::Pcm16Qlpc => ChunkEncoding::AudioPcm16Qlpc,
                     AudioCodec::Unknown => {
                         return Err(FormatError::Invalid {
                             what: "audio frame",
@@ -400,17 +401,20 @@ impl<W: Write> Drop for ArchiveWriter<W> {
 }
 
 /// The minor version a file with this header is written as (SPEC §2.1): the lowest that
-/// defines every codec its tracks declare, so files without `pcm16_rice` tracks stay 1.0.
+/// defines every codec its tracks declare: 2 with a `pcm16_qlpc` track, else 1 with a
+/// `pcm16_rice` track, else 0 (byte-identical to a 1.0 file).
 pub fn minor_version_for(header: &Header) -> u8 {
-    if header
+    let codec_minor = |c: AudioCodec| match c {
+        AudioCodec::Pcm16Qlpc => 2,
+        AudioCodec::Pcm16Rice => 1,
+        AudioCodec::Pcm16Lpc2 | AudioCodec::Unknown => 0,
+    };
+    header
         .tracks
         .iter()
-        .any(|t| t.codec == AudioCodec::Pcm16Rice)
-    {
-        1
-    } else {
-        0
-    }
+        .map(|t| codec_minor(t.codec))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Encodes summary frame + chunk index frame + footer for an archive whose data ends at `pos`.

@@ -213,14 +213,19 @@ fn audio_lane_is_lossless_and_smaller_than_pcm() {
     for track in [
         common::track(1, Speaker::User, 16_000),
         common::rice_track(1, Speaker::User, 16_000),
+        common::qlpc_track(1, Speaker::User, 16_000, 1),
     ] {
-        let rice = track.codec == AudioCodec::Pcm16Rice;
+        // (minor version, chunk encoding) each codec is written with (SPEC §2.1, §4)
+        let (minor, encoding) = match track.codec {
+            AudioCodec::Pcm16Lpc2 => (0, 1),
+            AudioCodec::Pcm16Rice => (1, 2),
+            _ => (2, 3),
+        };
         let header = common::header(vec![track]);
         let bytes = common::write(header, &records, WriterOptions::default());
         assert_eq!(
-            bytes[9],
-            u8::from(rice),
-            "minor version 1 only with pcm16_rice"
+            bytes[9], minor,
+            "the lowest minor version defining the codec"
         );
         let (a, read) = read_all(&bytes);
         assert_eq!(read, records);
@@ -232,7 +237,7 @@ fn audio_lane_is_lossless_and_smaller_than_pcm() {
             .iter()
             .map(|c| c["encoding"].as_u64().unwrap())
             .collect();
-        assert_eq!(encodings, vec![if rice { 2 } else { 1 }; 5]);
+        assert_eq!(encodings, vec![encoding; 5]);
         let pcm_bytes = 250 * 320 * 2;
         assert!(
             bytes.len() * 10 < pcm_bytes * 6,
@@ -242,6 +247,10 @@ fn audio_lane_is_lossless_and_smaller_than_pcm() {
         sizes.push(bytes.len());
     }
     assert!(sizes[1] < sizes[0], "pcm16_rice is smaller: {sizes:?}");
+    assert!(
+        sizes[2] < sizes[1],
+        "pcm16_qlpc is smaller still: {sizes:?}"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use calltape_format::ChunkEntry;
 use crate::cases;
 use crate::forge::record;
 
-/// The archives edits start from: the conformance vectors (both audio codecs, unknown kinds
+/// The archives edits start from: the conformance vectors (every audio codec, unknown kinds
 /// and encodings) and a few of the hostile cases in honest form.
 pub fn seeds() -> Vec<Vec<u8>> {
     vec![
@@ -26,6 +26,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
         cases::lying_header(cases::Lie::FirstTurn(2)),
         cases::audio_call(16_000, 0),
         cases::text_call("hello \u{1b}[2J"),
+        include_bytes!("../../vectors/audio_lpc.calltape").to_vec(),
     ]
 }
 

@@ -38,6 +38,15 @@ pub fn rice_track(id: u16, role: Speaker, rate: u32) -> Track {
     }
 }
 
+/// A track in codec `pcm16_qlpc` (chunk encoding 3, format 1.2).
+pub fn qlpc_track(id: u16, role: Speaker, rate: u32, channels: u8) -> Track {
+    Track {
+        codec: AudioCodec::Pcm16Qlpc,
+        channels,
+        ..track(id, role, rate)
+    }
+}
+
 const MS: u64 = 1_000_000;
 
 fn stage(turn: u32, stage: Stage, start_ms: u64, end_ms: u64) -> StageTiming {
@@ -248,6 +257,62 @@ pub fn audio_records(track: u16, rate: u32, frames: usize, seed: u32) -> Vec<Tim
         .collect()
 }
 
+/// 20 ms frames of `channels`-wide audio at `rate` whose sample `i` (per channel) is, by
+/// `parts`: `(end, kind)` with kind 'u' the tone on the G.711 μ-law grid, 'a' on the A-law
+/// grid, '0' digital silence, 'n' white noise, 'l' the tone with a little noise (linear);
+/// past the last part, 'l'. For the `audio_lpc`
+/// vector, whose chunks then hold every block kind and grid of `pcm16_qlpc`.
+pub fn qlpc_audio_records(
+    track: u16,
+    rate: u32,
+    channels: u8,
+    frames: usize,
+    parts: &[(usize, char)],
+) -> Vec<TimedRecord> {
+    let per = (rate / 50) as usize;
+    let c = usize::from(channels);
+    let base = tone(per * frames * c, 3);
+    let grid = |l: &calltape_format::qlpc::Lattice, v: i16| l.values[l.nearest(i32::from(v))];
+    let samples: Vec<i16> = base
+        .iter()
+        .enumerate()
+        .map(|(n, &v)| {
+            let i = n / c;
+            let kind = parts.iter().find(|p| i < p.0).map_or('l', |p| p.1);
+            match kind {
+                'u' => grid(calltape_format::qlpc::ulaw(), v),
+                'a' => grid(calltape_format::qlpc::alaw(), v),
+                '0' => 0,
+                'n' => {
+                    // a 32-bit integer hash of the index: white, unlike the index itself
+                    let mut h = n as u32;
+                    h ^= h >> 16;
+                    h = h.wrapping_mul(0x7feb_352d);
+                    h ^= h >> 15;
+                    h = h.wrapping_mul(0x846c_a68b);
+                    h ^= h >> 16;
+                    (h >> 20) as i16 - 2048
+                }
+                _ => v.wrapping_add((n * 7919 % 13) as i16 - 6),
+            }
+        })
+        .collect();
+    (0..frames)
+        .map(|f| {
+            let first = (f * per) as u64;
+            TimedRecord::new(
+                first * 1_000_000_000 / u64::from(rate),
+                Record::Audio(AudioFrame {
+                    track,
+                    channels,
+                    first_sample: first,
+                    samples: samples[f * per * c..(f + 1) * per * c].to_vec(),
+                }),
+            )
+        })
+        .collect()
+}
+
 pub fn write(header: Header, records: &[TimedRecord], opts: WriterOptions) -> Vec<u8> {
     let mut w = ArchiveWriter::with_options(Vec::new(), header, opts).unwrap();
     for r in records {
@@ -321,6 +386,29 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         &audio_input(),
         audio_opts,
     );
+    // 600 ms chunks of 4800 samples: blocks of 4096 and 704. Track 1's blocks are μ-law
+    // grid, silence, linear, A-law grid; track 2 is stereo white noise (fixed predictor).
+    let with_qlpc = write(
+        header(vec![
+            qlpc_track(1, Speaker::User, 8_000, 1),
+            qlpc_track(2, Speaker::Agent, 8_000, 2),
+        ]),
+        &merge(vec![
+            full_records().into_iter().take(4).collect(),
+            qlpc_audio_records(
+                1,
+                8_000,
+                1,
+                60,
+                &[(4096, 'u'), (4800, '0'), (8896, 'l'), (9600, 'a')],
+            ),
+            qlpc_audio_records(2, 8_000, 2, 10, &[(1600, 'n')]),
+        ]),
+        WriterOptions {
+            max_chunk_duration_ns: 600 * MS,
+            ..Default::default()
+        },
+    );
     // cut in the middle of the last chunk frame: the footer and tail are gone too
     let open = calltape_format::open(&mut std::io::Cursor::new(&full)).unwrap();
     let last = open.index.last().unwrap();
@@ -359,6 +447,7 @@ pub fn vectors() -> Vec<(&'static str, Vec<u8>)> {
         ("full", full),
         ("audio", with_audio),
         ("audio_rice", with_rice),
+        ("audio_lpc", with_qlpc),
         ("truncated", truncated),
         ("bad_crc", bad_crc),
         ("unknown_kind", unknown),
