@@ -66,6 +66,7 @@ fn archives(dir: &Path) -> Vec<PathBuf> {
         "full",
         "audio",
         "audio_rice",
+        "audio_lpc",
         "unknown_kind",
         "unknown_encoding",
         "truncated",
