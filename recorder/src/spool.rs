@@ -18,7 +18,10 @@ use calltape_format::{
 use serde_json::json;
 
 use crate::clock::{sample_time_ns, AudioPlacer, ClockMode};
-use crate::queue::{Msg, Payload, SessionCore, STATE_FINISHING, STATE_RECORDING};
+use crate::queue::{
+    Msg, Payload, Recycled, SessionCore, POOLED_AUDIO_MAX, SPENT_RECORD_MAX_BYTES, STATE_FINISHING,
+    STATE_RECORDING,
+};
 use crate::redact::Redactor;
 use crate::report::Issues;
 
@@ -141,6 +144,8 @@ pub(crate) struct SpoolWriter {
     last_taken: u64,
     /// Messages taken off the queue; kept empty between batches so its allocation is reused.
     batch: VecDeque<Msg>,
+    /// Sample buffers and records of the batch, given back to the queue after it.
+    recycled: Recycled,
     /// The spool file could not be created (a full disk, say): when to try again. Until it
     /// exists, what the session records is dropped and counted; the counts go into the
     /// archive as `dropped` records once it does.
@@ -181,6 +186,7 @@ impl SpoolWriter {
             unsynced: false,
             last_taken: 0,
             batch: VecDeque::new(),
+            recycled: Recycled::default(),
             create_retry_at: None,
             dropped_without_spool: false,
         };
@@ -347,6 +353,7 @@ impl SpoolWriter {
         self.last_taken = taken;
         self.process(&mut batch);
         self.batch = batch;
+        self.core.queue.give_back(&mut self.recycled);
         self.report_drops();
         if self.core.clock.mode() == ClockMode::Realtime {
             let now = self.core.clock.now_ns();
@@ -363,12 +370,23 @@ impl SpoolWriter {
         for msg in batch.drain(..) {
             self.core.budget.release(msg.bytes);
             match msg.payload {
-                Payload::Control(rec) => self.control(*rec),
+                Payload::Control(rec) => {
+                    let rec = self.control(rec);
+                    if msg.bytes <= SPENT_RECORD_MAX_BYTES {
+                        self.recycled.records.push(rec);
+                    }
+                }
                 Payload::Audio {
                     track,
                     time_ns,
                     samples,
-                } => self.audio(track, time_ns, samples),
+                } => {
+                    if let Some(buf) = self.audio(track, time_ns, samples) {
+                        if buf.capacity() <= POOLED_AUDIO_MAX {
+                            self.recycled.audio.push(buf);
+                        }
+                    }
+                }
             }
         }
         // after a burst, give most of the memory back
@@ -409,28 +427,31 @@ impl SpoolWriter {
         self.core.state.load(Ordering::Acquire) != STATE_RECORDING
     }
 
-    fn control(&mut self, mut rec: TimedRecord) {
+    /// Writes a control record; gives it back for recycling.
+    fn control(&mut self, mut rec: TimedRecord) -> TimedRecord {
         if self.writer.is_none() {
             self.dropped_without_spool = true;
             self.core.drop_records(1);
-            return;
+            return rec;
         }
         self.settings.redactor.redact_record(&mut rec.record);
         if matches!(rec.record, Record::SessionEnd(_)) {
             if self.wrote_end {
-                return;
+                return rec;
             }
             self.wrote_end = true;
         }
         self.write(&rec);
+        rec
     }
 
-    fn audio(&mut self, track_id: u16, time_ns: u64, mut samples: Vec<i16>) {
+    /// Writes an audio frame; gives its sample buffer back for recycling.
+    fn audio(&mut self, track_id: u16, time_ns: u64, mut samples: Vec<i16>) -> Option<Vec<i16>> {
         let Some(idx) = usize::from(track_id).checked_sub(1) else {
-            return;
+            return Some(samples);
         };
         let Some(slot) = self.core.tracks.get(idx) else {
-            return;
+            return Some(samples);
         };
         let channels = usize::from(slot.channels.max(1));
         let frames = (samples.len() / channels) as u64;
@@ -438,7 +459,7 @@ impl SpoolWriter {
             self.dropped_without_spool = true;
             slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
             slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
-            return;
+            return Some(samples);
         }
         let rate = slot.sample_rate;
         let (track, ch) = (slot.id, slot.channels);
@@ -461,7 +482,7 @@ impl SpoolWriter {
         }
         let skip = placement.skip_frames as usize * channels;
         if skip >= samples.len() {
-            return;
+            return Some(samples);
         }
         samples.drain(..skip);
         let rec = TimedRecord::new(
@@ -474,6 +495,10 @@ impl SpoolWriter {
             }),
         );
         self.write(&rec);
+        match rec.record {
+            Record::Audio(a) => Some(a.samples),
+            _ => None,
+        }
     }
 
     /// Writes a `dropped` record for everything dropped since the last one.

@@ -1,0 +1,167 @@
+//! What one long session keeps in memory. A counting allocator measures the heap bytes live
+//! in the process (a deterministic quantity, unlike RSS or time) while a session records a
+//! busy 10-minute call on a manual clock: both tracks of 16 kHz audio in 20 ms frames, 30
+//! events per second, and a turn every 6 s with transcripts, stage timings and a tool call.
+//! After every recorded minute the queue is drained and the live bytes sampled; what a session
+//! retains must not grow with the call's length beyond the small per-turn and per-chunk
+//! entries the summary and the index need.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use calltape_recorder::{Attributes, Recorder, Session, Speaker, Stage};
+use common::*;
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator and only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// A frame of speech-like signal (a tone whose pitch and loudness move, plus noise): the
+/// codec and the activity tracker see what they would see on a real call.
+fn frame(track: u16, n: u64, seed: &mut u32) -> Vec<i16> {
+    (0..320u64)
+        .map(|i| {
+            *seed ^= *seed << 13;
+            *seed ^= *seed >> 17;
+            *seed ^= *seed << 5;
+            let s = (n * 320 + i) as f64;
+            let pitch = 120.0 + 40.0 * f64::from(track) + 30.0 * (s / 16_000.0).sin();
+            let tone = (s * pitch * std::f64::consts::TAU / 16_000.0).sin() * 6_000.0;
+            (tone + f64::from((*seed % 600) as i16 - 300)) as i16
+        })
+        .collect()
+}
+
+/// Records second `sec` of the call: audio on both tracks (the user speaks in the first half
+/// of each 6 s turn, the agent in the second), 30 events, and the turn's records.
+fn record_second(s: &Session, sec: u64, seed: &mut u32) {
+    let turn = (sec / 6 + 1) as u32;
+    let in_turn = sec % 6;
+    let t0 = sec * 1_000 * MS;
+    if in_turn == 0 {
+        s.at(t0).turn_start(turn, Speaker::User);
+    }
+    for f in 0..50u64 {
+        let t = t0 + f * 20 * MS;
+        let n = sec * 50 + f;
+        s.at(t).audio(1, &frame(1, n, seed));
+        s.at(t).audio(2, &frame(2, n, seed));
+        if f % 5 < 3 {
+            let mut a = Attributes::new();
+            a.insert("old_state".into(), "listening".into());
+            a.insert("new_state".into(), "thinking".into());
+            a.insert("n".into(), n.into());
+            s.at(t).event("agent_state_changed", a);
+        }
+    }
+    match in_turn {
+        2 => {
+            s.at(t0 + 900 * MS).transcript_in(
+                turn,
+                Speaker::User,
+                format!("I would like to move my appointment number {turn} to Friday"),
+                true,
+            );
+            let mut stt = s.at(t0).stage(turn, Stage::Stt);
+            stt.model("nova-3", "deepgram");
+            stt.end_at(t0 + 950 * MS);
+        }
+        3 => {
+            let mut llm = s.at(t0).stage(turn, Stage::Llm);
+            llm.first_token_at(t0 + 300 * MS);
+            llm.tokens(1_200, 80);
+            llm.model("gpt-4o-mini", "openai");
+            llm.attribute("temperature", 0.3);
+            llm.end_at(t0 + 700 * MS);
+            let mut tts = s.at(t0 + 400 * MS).stage(turn, Stage::Tts);
+            tts.first_byte_at(t0 + 550 * MS);
+            tts.characters(90);
+            tts.end_at(t0 + 900 * MS);
+        }
+        4 => s.at(t0 + 100 * MS).transcript_in(
+            turn,
+            Speaker::Agent,
+            "Sure, I moved it to Friday at ten. Is there anything else I can do for you?",
+            true,
+        ),
+        5 => s.at(t0 + 900 * MS).turn_end(turn),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_sessions_retained_memory_stays_bounded() {
+    const MINUTES: u64 = 10;
+    let (dest, spool) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let rec = Recorder::builder()
+        .destination(format!("file://{}", dest.path().display()))
+        .spool_dir(spool.path())
+        .retry_interval(None)
+        .build()
+        .await
+        .unwrap();
+    let s = rec.start_session(call_info("long-call")).unwrap();
+    let mut seed = 0x9e37_79b9u32;
+    let mut samples = Vec::new();
+    for minute in 0..MINUTES {
+        for sec in minute * 60..(minute + 1) * 60 {
+            record_second(&s, sec, &mut seed);
+            s.drained().await;
+        }
+        samples.push(live());
+    }
+    let per_minute: Vec<isize> = samples.windows(2).map(|w| w[1] - w[0]).collect();
+    println!(
+        "live heap after each recorded minute: {samples:?} bytes; growth per minute: \
+         {per_minute:?}"
+    );
+    // the first minute pays for warm-up (queues, compressors, buffers); from then on a minute
+    // of this call may add its 10 turns and 180 chunk index entries, not its records or audio
+    let growth = (samples[MINUTES as usize - 1] - samples[1]) / (MINUTES as isize - 2);
+    println!("mean growth per minute after the first: {growth} bytes");
+    assert!(
+        growth < 48 * 1024,
+        "a session keeps {growth} bytes more per recorded minute: {per_minute:?}"
+    );
+    let report = s.finish().await.unwrap();
+    assert!(report.upload.is_uploaded(), "{report:?}");
+    assert_eq!((report.dropped_samples, report.dropped_records), (0, 0));
+    let rb = read_back(&std::fs::read(dest.path().join(&report.upload.key)).unwrap());
+    assert_eq!(rb.archive.summary.turns.len(), 100);
+    assert_eq!(
+        rb.archive.summary.totals.audio_frames.get(&1),
+        Some(&(MINUTES * 60 * 16_000))
+    );
+}
