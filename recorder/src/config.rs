@@ -270,8 +270,10 @@ impl RecorderBuilder {
         self
     }
 
-    /// Bytes all sessions may hold in their queues (default 64 MiB). Over it, audio is dropped
-    /// and counted; control records have a reserve of 1/8 of the budget.
+    /// Bytes all sessions may hold in their queues and their open chunks (default 64 MiB): a
+    /// busy 16 kHz two-track call holds about 70 KiB of open chunks (one flush interval of
+    /// audio), an idle one none. Over it, audio is dropped and counted; control records have a
+    /// reserve of 1/8 of the budget.
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.memory_budget = bytes;
         self

@@ -332,7 +332,8 @@ pub(crate) struct Recycled {
     pub records: Vec<TimedRecord>,
 }
 
-/// Bytes queued by all sessions of a recorder, against the memory budget.
+/// Bytes held by all sessions of a recorder (queued messages and the writers' open chunks),
+/// against the memory budget.
 #[derive(Debug)]
 pub(crate) struct Budget {
     queued: AtomicUsize,
@@ -364,6 +365,12 @@ impl Budget {
         } else {
             true
         }
+    }
+
+    /// Charges memory that is already held (the writer's open chunks): never refused, so it
+    /// can go over the limit, and then audio is dropped until it is back under.
+    pub(crate) fn charge(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::Relaxed);
     }
 
     #[inline]

@@ -146,6 +146,8 @@ pub(crate) struct SpoolWriter {
     batch: VecDeque<Msg>,
     /// Sample buffers and records of the batch, given back to the queue after it.
     recycled: Recycled,
+    /// Bytes of the open chunks charged to the memory budget.
+    open_charged: usize,
     /// The spool file could not be created (a full disk, say): when to try again. Until it
     /// exists, what the session records is dropped and counted; the counts go into the
     /// archive as `dropped` records once it does.
@@ -187,6 +189,7 @@ impl SpoolWriter {
             last_taken: 0,
             batch: VecDeque::new(),
             recycled: Recycled::default(),
+            open_charged: 0,
             create_retry_at: None,
             dropped_without_spool: false,
         };
@@ -267,6 +270,7 @@ impl SpoolWriter {
             w.get_mut().failed = true;
             drop(w);
         }
+        self.charge_open_chunks();
         self.core.degraded.store(true, Ordering::Relaxed);
         if self.core.set_error(msg.clone()) {
             self.settings.issues.report(Some(&self.core.id), msg);
@@ -359,6 +363,7 @@ impl SpoolWriter {
             let now = self.core.clock.now_ns();
             self.close_chunks_until(now);
         }
+        self.charge_open_chunks();
         if taken > 0 {
             self.core.processed.send_modify(|p| *p += taken);
         }
@@ -393,6 +398,18 @@ impl SpoolWriter {
         if big > 1024 && used < big / 8 {
             batch.shrink_to(used.max(64));
         }
+    }
+
+    /// Brings the budget's charge for the open chunks up to date (what they hold is counted
+    /// like queued records: a session's memory is its queue plus its open chunks).
+    fn charge_open_chunks(&mut self) {
+        let now = self.writer.as_ref().map_or(0, |w| w.open_bytes());
+        if now > self.open_charged {
+            self.core.budget.charge(now - self.open_charged);
+        } else {
+            self.core.budget.release(self.open_charged - now);
+        }
+        self.open_charged = now;
     }
 
     /// The last batch was empty and, as far as the session's clock is concerned, nothing is
@@ -545,6 +562,9 @@ impl SpoolWriter {
         if let Some(w) = self.writer.as_mut() {
             w.get_mut().failed = true;
         }
+        self.core
+            .budget
+            .release(std::mem::take(&mut self.open_charged));
     }
 
     /// Writes what is left, records the session end if the agent did not, and closes the
@@ -554,6 +574,7 @@ impl SpoolWriter {
     pub(crate) fn close(mut self) -> Closed {
         self.pump();
         let closed = self.close_file();
+        self.charge_open_chunks();
         // messages that raced the close are refused from now on; count the last few
         let mut late = std::mem::take(&mut self.batch);
         self.core.queue.close(&mut late);

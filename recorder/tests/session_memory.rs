@@ -48,6 +48,18 @@ fn live() -> isize {
     LIVE.load(Ordering::Relaxed)
 }
 
+/// Resident set size of the process (printed for comparison, never asserted: it depends on
+/// the allocator and the machine).
+fn rss_kib() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4
+}
+
 /// A frame of speech-like signal (a tone whose pitch and loudness move, plus noise): the
 /// codec and the activity tracker see what they would see on a real call.
 fn frame(track: u16, n: u64, seed: &mut u32) -> Vec<i16> {
@@ -135,18 +147,32 @@ async fn a_long_sessions_retained_memory_stays_bounded() {
     let s = rec.start_session(call_info("long-call")).unwrap();
     let mut seed = 0x9e37_79b9u32;
     let mut samples = Vec::new();
+    let mut rss = Vec::new();
+    let mut charged = Vec::new();
     for minute in 0..MINUTES {
         for sec in minute * 60..(minute + 1) * 60 {
             record_second(&s, sec, &mut seed);
             s.drained().await;
         }
         samples.push(live());
+        rss.push(rss_kib());
+        // the queue is drained: what the budget holds now is the session's open chunks
+        charged.push(rec.health().queued_bytes);
     }
     let per_minute: Vec<isize> = samples.windows(2).map(|w| w[1] - w[0]).collect();
     println!(
         "live heap after each recorded minute: {samples:?} bytes; growth per minute: \
-         {per_minute:?}"
+         {per_minute:?}; RSS: {rss:?} KiB; charged to the memory budget (open chunks): \
+         {charged:?} bytes"
     );
+    // the open chunks (a flush interval of audio on two tracks, and the control records) are
+    // counted in the memory budget
+    for &c in &charged {
+        assert!(
+            (2 * 2 * 16_000..256 * 1024).contains(&c),
+            "open chunks charged: {charged:?}"
+        );
+    }
     // the first minute pays for warm-up (queues, compressors, buffers); from then on a minute
     // of this call may add its 10 turns and 180 chunk index entries, not its records or audio
     let growth = (samples[MINUTES as usize - 1] - samples[1]) / (MINUTES as isize - 2);
@@ -158,6 +184,11 @@ async fn a_long_sessions_retained_memory_stays_bounded() {
     let report = s.finish().await.unwrap();
     assert!(report.upload.is_uploaded(), "{report:?}");
     assert_eq!((report.dropped_samples, report.dropped_records), (0, 0));
+    assert_eq!(
+        rec.health().queued_bytes,
+        0,
+        "a closed archive's chunks are no longer charged"
+    );
     let rb = read_back(&std::fs::read(dest.path().join(&report.upload.key)).unwrap());
     assert_eq!(rb.archive.summary.turns.len(), 100);
     assert_eq!(
