@@ -1,10 +1,11 @@
 //! What one long session keeps in memory. A counting allocator measures the heap bytes live
 //! in the process (a deterministic quantity, unlike RSS or time) while a session records a
-//! busy 5-minute call (`SESSION_MEMORY_MINUTES` to change) on a manual clock: both tracks of 16 kHz audio in 20 ms frames, 30
-//! events per second, and a turn every 6 s with transcripts, stage timings and a tool call.
-//! After every recorded minute the queue is drained and the live bytes sampled; what a session
-//! retains must not grow with the call's length beyond the small per-turn and per-chunk
-//! entries the summary and the index need.
+//! busy call on a manual clock (5 minutes; `SESSION_MEMORY_MINUTES` to change): both tracks
+//! of 16 kHz audio in 20 ms frames, 30 events per second, and a turn every 6 s with
+//! transcripts and stage timings. After every recorded minute the queue is drained and the
+//! live bytes sampled; what a session retains must not grow with the call's length beyond
+//! the small per-turn and per-chunk entries the summary and the index need. The open chunks
+//! must be charged to the memory budget, and released when the archive closes.
 
 mod common;
 
