@@ -214,7 +214,7 @@ impl TurnAcc {
                     _ => {}
                 }
             }
-            Record::StageTiming(s) => self.stages.push(s.clone()),
+            Record::StageTiming(s) => self.stages.push(timing_a_turn_needs(s)),
             Record::ToolCall(c) => {
                 self.tool_calls.push((c.start_ns, c.end_ns));
                 if c.is_error {
@@ -484,10 +484,7 @@ fn what_a_turn_needs(record: &Record) -> Option<Record> {
             attributes: Default::default(),
             ..t.clone()
         }),
-        Record::StageTiming(s) => Record::StageTiming(StageTiming {
-            attributes: Default::default(),
-            ..s.clone()
-        }),
+        Record::StageTiming(s) => Record::StageTiming(timing_a_turn_needs(s)),
         Record::ToolCall(c) => Record::ToolCall(crate::model::ToolCall {
             name: String::new(),
             arguments: serde_json::Value::Null,
@@ -513,6 +510,27 @@ fn what_a_turn_needs(record: &Record) -> Option<Record> {
         _ => return None,
     };
     Some(slim)
+}
+
+/// Of a stage timing, what the latency breakdown reads: its stage, span and first-token or
+/// first-byte times, without the model, provider and attributes (a turn keeps its stages
+/// until the summary is built, so a long call pays for every byte kept here).
+fn timing_a_turn_needs(s: &StageTiming) -> StageTiming {
+    StageTiming {
+        turn: s.turn,
+        stage: s.stage.clone(),
+        start_ns: s.start_ns,
+        end_ns: s.end_ns,
+        ttft_ns: s.ttft_ns,
+        ttfb_ns: s.ttfb_ns,
+        prompt_tokens: s.prompt_tokens,
+        completion_tokens: s.completion_tokens,
+        characters: s.characters,
+        model: None,
+        provider: None,
+        cancelled: s.cancelled,
+        attributes: Default::default(),
+    }
 }
 
 /// Non-finite values (and sums that overflowed to infinity) count as 0 / the largest finite

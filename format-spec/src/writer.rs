@@ -147,6 +147,15 @@ impl<W: Write> ArchiveWriter<W> {
         self.summary.build()
     }
 
+    /// Heap bytes the open chunks hold now (their buffers' capacity): what is written but not
+    /// yet in a closed chunk, for a caller that keeps a memory budget.
+    pub fn open_bytes(&self) -> usize {
+        self.lanes
+            .values()
+            .map(|c| c.body.capacity() + 2 * c.samples.capacity())
+            .sum()
+    }
+
     /// Chunks closed so far.
     pub fn chunks(&self) -> &[ChunkEntry] {
         &self.index

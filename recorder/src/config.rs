@@ -181,7 +181,7 @@ impl Default for RecorderBuilder {
             destination: None,
             spool_dir: std::env::temp_dir().join("calltape-spool"),
             flush_interval: Duration::from_secs(1),
-            memory_budget: 64 << 20,
+            memory_budget: 128 << 20,
             upload_deadline: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             retry_interval: Some(Duration::from_secs(60)),
@@ -270,8 +270,10 @@ impl RecorderBuilder {
         self
     }
 
-    /// Bytes all sessions may hold in their queues (default 64 MiB). Over it, audio is dropped
-    /// and counted; control records have a reserve of 1/8 of the budget.
+    /// Bytes all sessions may hold in their queues and their open chunks (default 128 MiB): a
+    /// busy 16 kHz two-track call holds about 88 KiB of open chunks (one flush interval of
+    /// audio), an idle one none, so the default covers about 1 200 busy calls at once. Over
+    /// it, audio is dropped and counted; control records have a reserve of 1/8 of the budget.
     pub fn memory_budget(mut self, bytes: usize) -> Self {
         self.memory_budget = bytes;
         self

@@ -22,8 +22,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// What a queued message carries to the writer.
 pub(crate) enum Payload {
-    /// A control record (anything but audio).
-    Control(Box<TimedRecord>),
+    /// A control record (anything but audio), held inline: queuing it allocates nothing.
+    Control(TimedRecord),
     /// An audio frame: `time_ns` is the capture time of its first sample.
     Audio {
         track: u16,
@@ -108,6 +108,10 @@ impl Doorbell {
 
 struct Pending {
     msgs: VecDeque<Msg>,
+    /// Sample buffers the writer is done with, for the next audio frames (see [`Recycled`]).
+    free_audio: Vec<Vec<i16>>,
+    /// Records the writer is done with, dropped by the hot path (see [`Recycled`]).
+    spent: Vec<TimedRecord>,
     control: usize,
     audio: usize,
     /// The writer looks at this queue without being rung (it is on the writer's active list,
@@ -142,6 +146,8 @@ impl SessionQueue {
         SessionQueue {
             pending: Mutex::new(Pending {
                 msgs: VecDeque::new(),
+                free_audio: Vec::new(),
+                spent: Vec::new(),
                 control: 0,
                 audio: 0,
                 scheduled: true,
@@ -159,34 +165,102 @@ impl SessionQueue {
         self.key
     }
 
-    /// Queues `msg`, or gives it back when its part of the queue is full or the archive is
-    /// closed. Rings the writer if it was not looking at this queue.
+    /// Queues a control record, or gives it back when its part of the queue is full or the
+    /// archive is closed. Rings the writer if it was not looking at this queue. Takes one
+    /// record the writer is done with, for the caller to drop (see [`Recycled`]).
     #[inline]
-    pub(crate) fn push(&self, msg: Msg) -> Result<(), Msg> {
-        let ring = {
+    pub(crate) fn push_control(
+        &self,
+        bytes: usize,
+        rec: TimedRecord,
+    ) -> (Result<(), TimedRecord>, Option<TimedRecord>) {
+        let (ring, spent) = {
             let mut p = lock(&self.pending);
-            if p.closed {
-                return Err(msg);
+            let spent = p.spent.pop();
+            if p.closed || p.control >= self.control_cap {
+                return (Err(rec), spent);
             }
-            let audio = matches!(msg.payload, Payload::Audio { .. });
-            if audio {
-                if p.audio >= self.audio_cap {
-                    return Err(msg);
-                }
-                p.audio += 1;
-            } else {
-                if p.control >= self.control_cap {
-                    return Err(msg);
-                }
-                p.control += 1;
-            }
-            p.msgs.push_back(msg);
-            !std::mem::replace(&mut p.scheduled, true)
+            p.control += 1;
+            p.msgs.push_back(Msg {
+                bytes,
+                payload: Payload::Control(rec),
+            });
+            (!std::mem::replace(&mut p.scheduled, true), spent)
         };
         if ring {
             self.bell.ring(self.key, false);
         }
-        Ok(())
+        (Ok(()), spent)
+    }
+
+    /// Queues an audio frame (a copy of `samples`, made in a sample buffer the writer gave
+    /// back, so a frame normally allocates nothing), or returns false when the audio part of
+    /// the queue is full or the archive is closed. Rings the writer if it was not looking at
+    /// this queue. Takes one record the writer is done with, for the caller to drop.
+    #[inline]
+    pub(crate) fn push_audio(
+        &self,
+        bytes: usize,
+        track: u16,
+        time_ns: u64,
+        samples: &[i16],
+    ) -> (bool, Option<TimedRecord>) {
+        let (ring, spent) = {
+            let mut p = lock(&self.pending);
+            let spent = p.spent.pop();
+            if p.closed || p.audio >= self.audio_cap {
+                return (false, spent);
+            }
+            p.audio += 1;
+            let mut buf = p.free_audio.pop().unwrap_or_default();
+            buf.clear();
+            buf.extend_from_slice(samples);
+            p.msgs.push_back(Msg {
+                bytes,
+                payload: Payload::Audio {
+                    track,
+                    time_ns,
+                    samples: buf,
+                },
+            });
+            (!std::mem::replace(&mut p.scheduled, true), spent)
+        };
+        if ring {
+            self.bell.ring(self.key, false);
+        }
+        (true, spent)
+    }
+
+    /// Writer side: hands back what the writer is done with (see [`Recycled`]); what the
+    /// pools do not keep is dropped here, after the lock is released.
+    pub(crate) fn give_back(&self, r: &mut Recycled) {
+        if r.audio.is_empty() && r.records.is_empty() {
+            return;
+        }
+        {
+            let mut p = lock(&self.pending);
+            while p.free_audio.len() < AUDIO_POOL {
+                match r.audio.pop() {
+                    Some(b) => p.free_audio.push(b),
+                    None => break,
+                }
+            }
+            while p.spent.len() < SPENT_POOL {
+                match r.records.pop() {
+                    Some(rec) => p.spent.push(rec),
+                    None => break,
+                }
+            }
+        }
+        r.audio.clear();
+        r.records.clear();
+    }
+
+    /// What the pools hold now: buffers kept for audio frames, records not yet dropped.
+    #[cfg(test)]
+    pub(crate) fn pooled(&self) -> (usize, usize) {
+        let p = lock(&self.pending);
+        (p.free_audio.len(), p.spent.len())
     }
 
     /// Makes sure the writer looks at this session soon (`urgent`: now).
@@ -218,14 +292,48 @@ impl SessionQueue {
         }
     }
 
-    /// Writer side: refuses every later message and moves what is still queued into `into`.
+    /// Writer side: refuses every later message, moves what is still queued into `into`, and
+    /// frees the pools.
     pub(crate) fn close(&self, into: &mut VecDeque<Msg>) {
-        lock(&self.pending).closed = true;
+        let (audio, spent) = {
+            let mut p = lock(&self.pending);
+            p.closed = true;
+            (
+                std::mem::take(&mut p.free_audio),
+                std::mem::take(&mut p.spent),
+            )
+        };
+        drop((audio, spent));
         self.take(into);
     }
 }
 
-/// Bytes queued by all sessions of a recorder, against the memory budget.
+/// Sample buffers a session keeps for its next audio frames: enough for the frames of both
+/// tracks that arrive between two looks of the writer.
+const AUDIO_POOL: usize = 16;
+/// Spent records waiting for the hot path to drop them.
+const SPENT_POOL: usize = 64;
+/// Larger sample buffers are freed by the writer, not kept (8 KiB: a 250 ms mono frame).
+pub(crate) const POOLED_AUDIO_MAX: usize = 4096;
+/// Larger records are dropped by the writer: dropping them would cost a record call time.
+pub(crate) const SPENT_RECORD_MAX_BYTES: usize = 1024;
+
+/// What the writer is done with, given back to the session's queue instead of freed on the
+/// writer thread. Memory allocated by the thread that records and freed by a writer thread
+/// makes both take the allocator's lock of the recording thread's arena (the recording
+/// thread's own cache is always empty, the writer's always full), and a record call then
+/// sleeps in the kernel while the writer frees. So the writer gives sample buffers back for
+/// the next frames (a frame then allocates nothing), and spent records back for the
+/// recording thread to drop one per call (its frees refill its own cache, from which its
+/// next allocations come). Both pools are small and bounded; the writer frees the rest.
+#[derive(Default)]
+pub(crate) struct Recycled {
+    pub audio: Vec<Vec<i16>>,
+    pub records: Vec<TimedRecord>,
+}
+
+/// Bytes held by all sessions of a recorder (queued messages and the writers' open chunks),
+/// against the memory budget.
 #[derive(Debug)]
 pub(crate) struct Budget {
     queued: AtomicUsize,
@@ -257,6 +365,12 @@ impl Budget {
         } else {
             true
         }
+    }
+
+    /// Charges memory that is already held (the writer's open chunks): never refused, so it
+    /// can go over the limit, and then audio is dropped until it is back under.
+    pub(crate) fn charge(&self, bytes: usize) {
+        self.queued.fetch_add(bytes, Ordering::Relaxed);
     }
 
     #[inline]
@@ -451,4 +565,85 @@ fn value_bytes(v: &Value) -> usize {
 /// Bytes an audio message holds against the budget.
 pub(crate) fn audio_bytes(samples: usize) -> usize {
     64 + 2 * samples
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use calltape_format::{Event, Usage};
+
+    fn queue() -> SessionQueue {
+        SessionQueue::new(8, 8, Arc::new(Doorbell::default()), 1)
+    }
+
+    fn event(n: u64) -> TimedRecord {
+        TimedRecord::new(
+            n,
+            Record::Event(Event {
+                turn: None,
+                name: format!("e{n}"),
+                attributes: Default::default(),
+            }),
+        )
+    }
+
+    #[test]
+    fn an_audio_frame_reuses_a_buffer_the_writer_gave_back() {
+        let q = queue();
+        assert!(q.push_audio(64, 1, 0, &[1, 2, 3]).0);
+        let mut batch = VecDeque::new();
+        q.take(&mut batch);
+        let Some(Msg {
+            payload: Payload::Audio { samples, .. },
+            ..
+        }) = batch.pop_front()
+        else {
+            panic!("an audio message")
+        };
+        assert_eq!(samples, [1, 2, 3]);
+        let given = samples.as_ptr();
+        let mut r = Recycled::default();
+        r.audio.push(samples);
+        q.give_back(&mut r);
+        assert!(r.audio.is_empty());
+        assert_eq!(q.pooled(), (1, 0));
+        assert!(q.push_audio(64, 1, 60, &[4, 5]).0);
+        assert_eq!(q.pooled(), (0, 0));
+        q.take(&mut batch);
+        match batch.pop_front().map(|m| m.payload) {
+            Some(Payload::Audio { samples, .. }) => {
+                assert_eq!(samples, [4, 5]);
+                assert_eq!(samples.as_ptr(), given, "the buffer given back was reused");
+            }
+            _ => panic!("an audio message"),
+        }
+    }
+
+    #[test]
+    fn spent_records_go_to_the_next_calls_and_the_pools_stay_bounded() {
+        let q = queue();
+        let mut r = Recycled::default();
+        r.records.extend((0..SPENT_POOL as u64 + 10).map(event));
+        r.audio
+            .extend((0..AUDIO_POOL + 10).map(|_| Vec::with_capacity(320)));
+        q.give_back(&mut r);
+        assert_eq!(q.pooled(), (AUDIO_POOL, SPENT_POOL));
+        assert!(r.records.is_empty() && r.audio.is_empty());
+        // every call hands one spent record back to its caller, whether it is queued or not
+        let (queued, spent) =
+            q.push_control(192, TimedRecord::new(1, Record::Usage(Usage::default())));
+        assert!(queued.is_ok());
+        assert!(spent.is_some());
+        assert_eq!(q.pooled(), (AUDIO_POOL, SPENT_POOL - 1));
+        let (queued, spent) = q.push_audio(64, 1, 0, &[0; 320]);
+        assert!(queued && spent.is_some());
+        assert_eq!(q.pooled(), (AUDIO_POOL - 1, SPENT_POOL - 2));
+        // closing frees both pools
+        let mut left = VecDeque::new();
+        q.close(&mut left);
+        assert_eq!(left.len(), 2);
+        assert_eq!(q.pooled(), (0, 0));
+        let (queued, _) = q.push_control(192, event(9));
+        assert!(queued.is_err(), "a closed queue refuses records");
+    }
 }

@@ -127,7 +127,8 @@ impl Issues {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
     pub open_sessions: usize,
-    /// Bytes queued by all sessions (against the memory budget).
+    /// Bytes held by all sessions, against the memory budget: queued records and audio, and
+    /// the open chunks of their archives.
     pub queued_bytes: usize,
     pub memory_budget: usize,
     /// Problems reported so far (each session's first error, failed uploads, …).

@@ -16,9 +16,7 @@ use serde_json::Value;
 
 use crate::clock::ClockMode;
 use crate::error::RecorderError;
-use crate::queue::{
-    audio_bytes, record_bytes, Msg, Payload, SessionCore, STATE_FINISHED, STATE_RECORDING,
-};
+use crate::queue::{audio_bytes, record_bytes, SessionCore, STATE_FINISHED, STATE_RECORDING};
 use crate::report::{FinishReport, SessionState, SessionStatus};
 
 /// An audio track to record: who speaks on it and its PCM format.
@@ -198,11 +196,10 @@ impl Session {
             core.queue.nudge(false);
             return;
         }
-        let msg = Msg {
-            bytes,
-            payload: Payload::Control(Box::new(TimedRecord { time_ns, record })),
-        };
-        match core.queue.push(msg) {
+        let (queued, spent) = core
+            .queue
+            .push_control(bytes, TimedRecord { time_ns, record });
+        match queued {
             Ok(()) => {
                 core.enqueued.fetch_add(1, Ordering::Relaxed);
             }
@@ -213,6 +210,8 @@ impl Session {
                 core.queue.nudge(false);
             }
         }
+        // a record the writer is done with, freed on this thread (see `queue::Recycled`)
+        drop(spent);
     }
 
     #[inline]
@@ -240,26 +239,18 @@ impl Session {
             core.queue.nudge(false);
             return;
         }
-        let msg = Msg {
-            bytes,
-            payload: Payload::Audio {
-                track,
-                time_ns,
-                // whole frames only (a trailing partial frame of a multi-channel track is cut)
-                samples: samples[..frames as usize * channels].to_vec(),
-            },
-        };
-        match core.queue.push(msg) {
-            Ok(()) => {
-                core.enqueued.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(_) => {
-                core.budget.release(bytes);
-                slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
-                slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
-                core.queue.nudge(false);
-            }
+        // whole frames only (a trailing partial frame of a multi-channel track is cut)
+        let whole = &samples[..frames as usize * channels];
+        let (queued, spent) = core.queue.push_audio(bytes, track, time_ns, whole);
+        if queued {
+            core.enqueued.fetch_add(1, Ordering::Relaxed);
+        } else {
+            core.budget.release(bytes);
+            slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
+            slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
+            core.queue.nudge(false);
         }
+        drop(spent);
     }
 
     /// A turn begins (`speaker` opened it: the user, or the agent for a greeting).

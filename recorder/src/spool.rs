@@ -18,7 +18,10 @@ use calltape_format::{
 use serde_json::json;
 
 use crate::clock::{sample_time_ns, AudioPlacer, ClockMode};
-use crate::queue::{Msg, Payload, SessionCore, STATE_FINISHING, STATE_RECORDING};
+use crate::queue::{
+    Msg, Payload, Recycled, SessionCore, POOLED_AUDIO_MAX, SPENT_RECORD_MAX_BYTES, STATE_FINISHING,
+    STATE_RECORDING,
+};
 use crate::redact::Redactor;
 use crate::report::Issues;
 
@@ -160,6 +163,10 @@ pub(crate) struct SpoolWriter {
     last_taken: u64,
     /// Messages taken off the queue; kept empty between batches so its allocation is reused.
     batch: VecDeque<Msg>,
+    /// Sample buffers and records of the batch, given back to the queue after it.
+    recycled: Recycled,
+    /// Bytes of the open chunks charged to the memory budget.
+    open_charged: usize,
     /// The spool file could not be created (a full disk, say): when to try again. Until it
     /// exists, what the session records is dropped and counted; the counts go into the
     /// archive as `dropped` records once it does.
@@ -221,6 +228,8 @@ impl SpoolWriter {
             unsynced: false,
             last_taken: 0,
             batch: VecDeque::new(),
+            recycled: Recycled::default(),
+            open_charged: 0,
             create_retry_at: None,
             dropped_without_spool: false,
             suspended: None,
@@ -307,6 +316,7 @@ impl SpoolWriter {
             w.get_mut().failed = true;
             drop(w);
         }
+        self.charge_open_chunks();
         self.core.degraded.store(true, Ordering::Relaxed);
         if self.core.set_error(msg.clone()) {
             self.settings.issues.report(Some(&self.core.id), msg);
@@ -502,11 +512,13 @@ impl SpoolWriter {
         self.last_taken = taken;
         self.process(&mut batch);
         self.batch = batch;
+        self.core.queue.give_back(&mut self.recycled);
         self.report_drops();
         if self.core.clock.mode() == ClockMode::Realtime {
             let now = self.core.clock.now_ns();
             self.close_chunks_until(now);
         }
+        self.charge_open_chunks();
         if taken > 0 {
             self.core.processed.send_modify(|p| *p += taken);
         }
@@ -518,18 +530,41 @@ impl SpoolWriter {
         for msg in batch.drain(..) {
             self.core.budget.release(msg.bytes);
             match msg.payload {
-                Payload::Control(rec) => self.control(*rec),
+                Payload::Control(rec) => {
+                    let rec = self.control(rec);
+                    if msg.bytes <= SPENT_RECORD_MAX_BYTES {
+                        self.recycled.records.push(rec);
+                    }
+                }
                 Payload::Audio {
                     track,
                     time_ns,
                     samples,
-                } => self.audio(track, time_ns, samples),
+                } => {
+                    if let Some(buf) = self.audio(track, time_ns, samples) {
+                        if buf.capacity() <= POOLED_AUDIO_MAX {
+                            self.recycled.audio.push(buf);
+                        }
+                    }
+                }
             }
         }
         // after a burst, give most of the memory back
         if big > 1024 && used < big / 8 {
             batch.shrink_to(used.max(64));
         }
+    }
+
+    /// Brings the budget's charge for the open chunks up to date (what they hold is counted
+    /// like queued records: a session's memory is its queue plus its open chunks).
+    fn charge_open_chunks(&mut self) {
+        let now = self.writer.as_ref().map_or(0, |w| w.open_bytes());
+        if now > self.open_charged {
+            self.core.budget.charge(now - self.open_charged);
+        } else {
+            self.core.budget.release(self.open_charged - now);
+        }
+        self.open_charged = now;
     }
 
     /// The last batch was empty and, as far as the session's clock is concerned, nothing is
@@ -568,28 +603,31 @@ impl SpoolWriter {
         self.core.state.load(Ordering::Acquire) != STATE_RECORDING
     }
 
-    fn control(&mut self, mut rec: TimedRecord) {
+    /// Writes a control record; gives it back for recycling.
+    fn control(&mut self, mut rec: TimedRecord) -> TimedRecord {
         if !self.writing() {
             self.dropped_without_spool = true;
             self.core.drop_records(1);
-            return;
+            return rec;
         }
         self.settings.redactor.redact_record(&mut rec.record);
         if matches!(rec.record, Record::SessionEnd(_)) {
             if self.wrote_end {
-                return;
+                return rec;
             }
             self.wrote_end = true;
         }
         self.write(&rec);
+        rec
     }
 
-    fn audio(&mut self, track_id: u16, time_ns: u64, mut samples: Vec<i16>) {
+    /// Writes an audio frame; gives its sample buffer back for recycling.
+    fn audio(&mut self, track_id: u16, time_ns: u64, mut samples: Vec<i16>) -> Option<Vec<i16>> {
         let Some(idx) = usize::from(track_id).checked_sub(1) else {
-            return;
+            return Some(samples);
         };
         let Some(slot) = self.core.tracks.get(idx) else {
-            return;
+            return Some(samples);
         };
         let channels = usize::from(slot.channels.max(1));
         let frames = (samples.len() / channels) as u64;
@@ -597,7 +635,7 @@ impl SpoolWriter {
             self.dropped_without_spool = true;
             slot.dropped_pending.fetch_add(frames, Ordering::Relaxed);
             slot.dropped_total.fetch_add(frames, Ordering::Relaxed);
-            return;
+            return Some(samples);
         }
         let rate = slot.sample_rate;
         let (track, ch) = (slot.id, slot.channels);
@@ -620,7 +658,7 @@ impl SpoolWriter {
         }
         let skip = placement.skip_frames as usize * channels;
         if skip >= samples.len() {
-            return;
+            return Some(samples);
         }
         samples.drain(..skip);
         let rec = TimedRecord::new(
@@ -633,6 +671,10 @@ impl SpoolWriter {
             }),
         );
         self.write(&rec);
+        match rec.record {
+            Record::Audio(a) => Some(a.samples),
+            _ => None,
+        }
     }
 
     /// Writes a `dropped` record for everything dropped since the last one.
@@ -679,6 +721,9 @@ impl SpoolWriter {
         if let Some(w) = self.writer.as_mut() {
             w.get_mut().failed = true;
         }
+        self.core
+            .budget
+            .release(std::mem::take(&mut self.open_charged));
     }
 
     /// Writes what is left, records the session end if the agent did not, and closes the
@@ -688,6 +733,7 @@ impl SpoolWriter {
     pub(crate) fn close(mut self) -> Closed {
         self.pump();
         let closed = self.close_file();
+        self.charge_open_chunks();
         // messages that raced the close are refused from now on; count the last few
         let mut late = std::mem::take(&mut self.batch);
         self.core.queue.close(&mut late);

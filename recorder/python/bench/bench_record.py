@@ -2,11 +2,15 @@
 """Benchmark of the calltape Python binding (a measurement, not a test).
 
 1. Per-call cost seen from Python, each call timed on its own (time.perf_counter_ns) over
-   100 000 calls: `session.event(name, i=i)` and a 20 ms 16 kHz audio frame (numpy int16)
-   with an explicit capture time, while the writer is busy: after every measured call an
-   unmeasured second session records a frame of white noise (incompressible), so zstd and
-   file writes run beside the measured calls (as in recorder/benches/hot_path.rs). Every
-   2000 calls both sessions are drained (not timed).
+   100 000 calls, its arguments built inside the timed region (keyword attributes, the
+   transcript's text): `session.event(...)` with one and with three attributes, a
+   transcript, and a 20 ms 16 kHz audio frame (numpy int16 and bytes) with an explicit
+   capture time, while the writer is busy: after every measured call an unmeasured second
+   session records a frame of white noise (incompressible), so zstd and file writes run
+   beside the measured calls (as in recorder/benches/hot_path.rs). Every 2000 calls both
+   sessions are drained (not timed). Around each timed call (outside the timed region)
+   getrusage(RUSAGE_THREAD) counts the thread's voluntary context switches: a call that
+   slept in the kernel (a contended lock, the allocator's included) counts as one.
 2. CPU per recorded call-minute: N calls of two continuous 16 kHz tracks in 20 ms frames and
    30 `vad` events a second, replayed interleaved faster than real time (manual clock,
    explicit times), finished and "uploaded" to a local directory. The same workload goes
@@ -15,7 +19,7 @@
    the call-minutes recorded. Median of the runs.
 
 Run with a release build of the package (pip install ./recorder/python, or maturin develop
---release): python recorder/python/bench/bench_record.py [--quick]
+--release): python recorder/python/bench/bench_record.py [--quick] [--hot-path-only]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -55,28 +60,64 @@ async def hot_path(n: int) -> dict[str, dict[str, int]]:
         rng = np.random.default_rng(7)
         noise = rng.integers(-32768, 32767, size=(64, FRAME), dtype=np.int16)
         frame = np.full(FRAME, 1000, dtype=np.int16)
+        frame_bytes = frame.tobytes()
         clock = time.perf_counter_ns
         out: dict[str, dict[str, int]] = {}
         load_t = 0
 
+        usage = resource.getrusage
+        thread = resource.RUSAGE_THREAD
+
         async def run(name, call):
             nonlocal load_t
             ns = [0] * n
+            slept = slept_slow = 0
             for i in range(n):
+                v0 = usage(thread).ru_nvcsw
                 t0 = clock()
                 call(i)
-                ns[i] = clock() - t0
+                took = clock() - t0
+                if usage(thread).ru_nvcsw > v0:
+                    slept += 1
+                    slept_slow += took > 100_000
+                ns[i] = took
                 load.audio(2, noise[i % 64], at=load_t)  # keeps the writer busy
                 load_t += FRAME_NS
                 if i % 2000 == 1999:
                     await s.drained()
                     await load.drained()
-            out[name] = percentiles(ns)
+            out[name] = percentiles(ns) | {"slept": slept, "slept >100 µs": slept_slow}
 
         await run("timer only (perf_counter_ns pair)", lambda i: None)
+        null = NullSession()
+        await run("a Python method doing nothing, event's arguments",
+                  lambda i: null.event("agent_state_changed", old_state="listening",
+                                       new_state="thinking", n=i))
+        # where an event's time goes: the call into the extension with event's signature
+        # (arguments parsed, **attrs collected into a dict), then the conversion to a Rust
+        # record (name and attributes copied into Rust strings and JSON values)
+        args = getattr(_calltape, "_bench_event_args", None)
+        convert = getattr(_calltape, "_bench_event_convert", None)
+        if args is None or convert is None:
+            print("(this build of the extension lacks _bench_event_args/_bench_event_convert: "
+                  "the binding's floor is not measured)")
+        else:
+            await run("extension call with event's signature, doing nothing",
+                      lambda i: args("agent_state_changed", old_state="listening",
+                                     new_state="thinking", n=i))
+            await run("... and converting name + 3 attributes to a record",
+                      lambda i: convert("agent_state_changed", old_state="listening",
+                                        new_state="thinking", n=i))
         await run("event(name, i=i)", lambda i: s.event("agent_state_changed", i=i))
+        await run("event(name, 3 attributes)",
+                  lambda i: s.event("agent_state_changed", old_state="listening",
+                                    new_state="thinking", n=i))
+        await run("transcript(user, text, is_final=False)",
+                  lambda i: s.transcript("user", "book a table for two", is_final=False))
         await run("audio 20 ms 16 kHz (numpy int16, at=)",
                   lambda i: s.audio(1, frame, at=i * FRAME_NS))
+        await run("audio 20 ms 16 kHz (bytes, at=)",
+                  lambda i: s.audio(1, frame_bytes, at=i * FRAME_NS))
         st = s.status()
         out["_dropped"] = {"samples": st.dropped_samples, "records": st.dropped_records}
         await s.finish()
@@ -184,6 +225,7 @@ async def capacity(calls: int, seconds: int, reps: int) -> dict[str, list[float]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="fewer calls and repetitions")
+    ap.add_argument("--hot-path-only", action="store_true", help="only the per-call part")
     args = ap.parse_args()
     n, calls, seconds, reps = (20_000, 4, 30, 1) if args.quick else (100_000, 8, 60, 3)
 
@@ -191,12 +233,15 @@ def main() -> None:
           f"Python {platform.python_version()})\n")
     hp = asyncio.run(hot_path(n))
     print(f"Per-call cost seen from Python, writer busy ({n} calls each, ns):\n")
-    print("| call | p50 | p99 | p99.9 | max |")
-    print("|---|---|---|---|---|")
+    print("| call | p50 | p99 | p99.9 | max | calls that slept (>100 µs) |")
+    print("|---|---|---|---|---|---|")
     for name, p in hp.items():
         if not name.startswith("_"):
-            print(f"| {name} | {p['p50']} | {p['p99']} | {p['p99.9']} | {p['max']} |")
+            print(f"| {name} | {p['p50']} | {p['p99']} | {p['p99.9']} | {p['max']} "
+                  f"| {p['slept']} ({p['slept >100 µs']}) |")
     print(f"\ndropped during the measurement: {hp['_dropped']}\n")
+    if args.hot_path_only:
+        return
 
     cap = asyncio.run(capacity(calls, seconds, reps))
     py, rs = statistics.median(cap["python"]), statistics.median(cap["rust"])

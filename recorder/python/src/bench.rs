@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use calltape_recorder::{Attributes, SessionInfo, Speaker};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::errors::recorder_error;
 use crate::recording::Recorder;
@@ -88,4 +89,38 @@ pub fn _bench_record_rust<'py>(
         }
         Ok(dropped)
     })
+}
+
+/// `_bench_event_args(name, *, turn=None, at=None, **attrs)`: takes the arguments of
+/// `Session.event` and does nothing, so `bench/bench_record.py` can tell the cost of a call
+/// into the extension with this signature from the rest. Not public API.
+#[pyfunction]
+#[pyo3(signature = (name, *, turn=None, at=None, **attrs))]
+pub fn _bench_event_args(
+    name: &Bound<'_, PyAny>,
+    turn: Option<u32>,
+    at: Option<u64>,
+    attrs: Option<&Bound<'_, PyDict>>,
+) {
+    let _ = (name, turn, at, attrs);
+}
+
+/// `_bench_event_convert(name, *, turn=None, at=None, **attrs)`: builds the record
+/// `Session.event` would record (name and attributes converted to Rust) and drops it, so
+/// the benchmark can tell the conversion's cost from the recorder's. Not public API.
+#[pyfunction]
+#[pyo3(signature = (name, *, turn=None, at=None, **attrs))]
+pub fn _bench_event_convert(
+    name: String,
+    turn: Option<u32>,
+    at: Option<u64>,
+    attrs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<()> {
+    let r = calltape_format::Record::Event(calltape_format::Event {
+        turn,
+        name,
+        attributes: crate::convert::attributes("event attributes", attrs)?,
+    });
+    std::hint::black_box((r, at));
+    Ok(())
 }

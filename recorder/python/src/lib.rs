@@ -43,6 +43,8 @@ fn _calltape(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(validate_session_id, m)?)?;
     m.add_function(wrap_pyfunction!(reading::open, m)?)?;
     m.add_function(wrap_pyfunction!(bench::_bench_record_rust, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::_bench_event_args, m)?)?;
+    m.add_function(wrap_pyfunction!(bench::_bench_event_convert, m)?)?;
     m.add_function(wrap_pyfunction!(livekit::_livekit_record_report, m)?)?;
     m.add("MAX_SESSION_ID_LEN", calltape_recorder::MAX_SESSION_ID_LEN)?;
     Ok(())

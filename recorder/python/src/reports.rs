@@ -174,7 +174,8 @@ impl From<rec::SessionStatus> for SessionStatus {
 #[derive(Clone, Debug)]
 pub struct Health {
     pub open_sessions: usize,
-    /// Bytes queued by all sessions (against the memory budget).
+    /// Bytes held by all sessions (queued records and audio, and their open chunks), against
+    /// the memory budget.
     pub queued_bytes: usize,
     pub memory_budget: usize,
     /// Problems reported so far (each session's first error, failed uploads, ...).
