@@ -70,47 +70,6 @@ for f in $WB; do
     sox -R -m "$band" "$noise" $RAW "$OUT/tel8n/$name.s16"
     rm -f "$band" "$noise"
 done
-rm -rf "$OUT"
-mkdir -p "$OUT"/{wb16,nb8,ulaw8,alaw8,tel8n,tel16,tel24,tel48}
-# prompts: the longest speech prompts (tt-monkeys is not speech), about 3.5 minutes in all
-PROMPTS="demo-instruct priv-callee-options demo-congrats basic-pbx-ivr-main demo-echotest
-conf-adminmenu-18 conf-usermenu-162 screen-callee-options vm-options demo-abouttotry
-demo-moreinfo vm-msginstruct dir-intro-fn vm-opts-full confbridge-mute-extended demo-nogo
-tt-allbusy queue-periodic-announce vm-review vm-instructions"
-RAW="-t raw -e signed-integer -b 16 -c 1 -L"
-for p in $PROMPTS; do
-    src="$AST/$p.wav"
-    sox "$src" $RAW "$OUT/nb8/$p.s16"
-    sox "$src" -t raw -e mu-law -b 8 - | sox -t raw -e mu-law -b 8 -r 8000 -c 1 - $RAW "$OUT/ulaw8/$p.s16"
-    sox "$src" -t raw -e a-law -b 8 - | sox -t raw -e a-law -b 8 -r 8000 -c 1 - $RAW "$OUT/alaw8/$p.s16"
-    for r in 16 24 48; do
-        sox "$src" $RAW "$OUT/tel$r/$p.s16" rate -h ${r}k
-    done
-done
-WB="$PS/goforward.raw $PS/numbers.raw $PS/something.raw $PS/tidigits/dhd.2934z.raw
-$PS/cards/001.wav $PS/cards/002.wav $PS/cards/003.wav $PS/cards/004.wav $PS/cards/005.wav
-$(ls "$PS"/librivox/*.wav)"
-for f in $WB; do
-    name=$(basename "${f%.*}")
-    case "$f" in
-        *.raw) in=(-t raw -e signed-integer -b 16 -c 1 -r 16000 -L "$f") ;;
-        *) in=("$f") ;;
-    esac
-    sox "${in[@]}" $RAW "$OUT/wb16/$name.s16"
-    # telephone channel: band-limit, 8 kHz, then mix in steady noise
-    len=$(sox "${in[@]}" -n stat 2>&1 | awk '/Length/ {print $3}')
-    sox -R "${in[@]}" -t wav - sinc 300-3400 rate -h 8k |
-        sox -R -m - -t wav - <(sox -R -n -r 8000 -c 1 -b 16 -t wav - synth "$len" pinknoise vol 0.006) \
-            $RAW "$OUT/tel8n/$name.s16" 2>/dev/null || true
-    # the -m of a pipe and a process substitution needs explicit types: redo it if empty
-    if [ ! -s "$OUT/tel8n/$name.s16" ]; then
-        tmp=$(mktemp --suffix .wav); tmpn=$(mktemp --suffix .wav)
-        sox -R "${in[@]}" -b 16 "$tmp" sinc 300-3400 rate -h 8k
-        sox -R -n -r 8000 -c 1 -b 16 "$tmpn" synth "$len" pinknoise vol 0.006
-        sox -R -m "$tmp" "$tmpn" $RAW "$OUT/tel8n/$name.s16"
-        rm -f "$tmp" "$tmpn"
-    fi
-done
 {
     printf 'class\trate\tfile\tsamples\n'
     for d in "$OUT"/*/; do
